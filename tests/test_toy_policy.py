@@ -1,0 +1,104 @@
+"""The toy policy: tokenizer, worked solutions with genuine choice, deterministic cached build."""
+
+import hashlib
+import json
+import random
+import re
+
+import pytest
+
+from uec_repro.models import toy
+from uec_repro.rewards import accuracy_reward
+from uec_repro.tasks import arith, generate_rows
+from uec_repro.tasks.procedural import split_of
+from uec_repro.tasks.prompts import FORMAT_PROMPT, with_instruction
+
+MICRO = toy.ToyRecipe(hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2, steps=3, batch_size=8, warmup_steps=1)
+
+
+def test_tokenizer_round_trips_and_keeps_format_words_whole():
+    tokenizer = toy.build_tokenizer()
+    prompt = with_instruction("What is 47+38?")
+    completion = "<think>47+30=77,77+8=85</think>\\boxed{85}"
+    ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    for word in (FORMAT_PROMPT, "<think>", "</think>", "\\boxed{"):
+        assert word in tokens
+    assert tokenizer.unk_token_id not in ids
+    assert tokenizer.decode(ids + [tokenizer.eos_token_id], skip_special_tokens=True) == prompt + completion
+    assert tokenizer.padding_side == "left" and tokenizer.chat_template is None
+
+
+def _check_steps(solution: str, expected: int) -> None:
+    assert solution.endswith(f"\\boxed{{{expected}}}")
+    think = re.fullmatch(r"(?:<think>(.*)</think>)?\\boxed\{(-?\d+)\}", solution)
+    assert think, solution
+    if think.group(1):
+        for step in think.group(1).split(","):
+            left, right = step.split("=")
+            a, op, b = re.fullmatch(r"(-?\d+)([+*-])(-?\d+)", left).groups()
+            assert arith.evaluate([op, int(a), int(b)]) == int(right), step
+
+
+def test_every_worked_solution_is_valid_and_styles_vary():
+    rng = random.Random(0)
+    rows = generate_rows("arith", "train", 300, seed=0)
+    for row in rows:
+        solution = toy.worked_solution(json.loads(row["meta"])["expr"], rng)
+        _check_steps(solution, int(row["answer"]))
+    # genuine choice: one problem has several distinct valid solutions
+    styles = {toy.worked_solution(["+", 47, 38], random.Random(seed)) for seed in range(50)}
+    assert {"\\boxed{85}", "<think>47+38=85</think>\\boxed{85}", "<think>38+47=85</think>\\boxed{85}",
+            "<think>47+30=77,77+8=85</think>\\boxed{85}", "<think>47+8=55,55+30=85</think>\\boxed{85}"} <= styles
+
+
+def test_training_texts_never_come_from_the_test_split():
+    rng = random.Random(1)
+    for _ in range(2000):
+        prompt, completion = toy.sample_training_text(rng)
+        question = prompt.removesuffix(" " + FORMAT_PROMPT)
+        assert split_of(question) == "train"
+        assert accuracy_reward([completion], [str(_answer(question))]) == [1.0]
+
+
+def _answer(question: str) -> int:
+    import ast
+
+    return _eval(ast.parse(question.removeprefix("What is ").removesuffix("?"), mode="eval").body)
+
+
+def _eval(node):
+    import ast
+
+    if isinstance(node, ast.Constant):
+        return node.value
+    op = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*"}[type(node.op)]
+    return arith.evaluate([op, _eval(node.left), _eval(node.right)])
+
+
+def _digest(folder) -> str:
+    return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_build_is_deterministic_and_cached(tmp_path):
+    first = toy.toy_policy_dir(tmp_path / "a", MICRO, verbose=False)
+    second = toy.toy_policy_dir(tmp_path / "b", MICRO, verbose=False)
+    assert _digest(first) == _digest(second)
+    assert first.name == f"toy-{MICRO.digest()}"
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "toy_recipe.json"):
+        assert (first / name).is_file()
+    mtime = (first / "model.safetensors").stat().st_mtime_ns
+    assert toy.toy_policy_dir(tmp_path / "a", MICRO) == first  # cache hit: nothing rebuilt
+    assert (first / "model.safetensors").stat().st_mtime_ns == mtime
+    other = toy.ToyRecipe(**{**MICRO.__dict__, "seed": 1})
+    assert _digest(toy.toy_policy_dir(tmp_path / "a", other, verbose=False)) != _digest(first)
+
+
+def test_interrupted_build_leaves_no_valid_looking_folder(tmp_path, monkeypatch):
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(toy, "build_toy_policy", crash)
+    with pytest.raises(KeyboardInterrupt):
+        toy.toy_policy_dir(tmp_path, MICRO)
+    assert not list((tmp_path / "policies").glob("toy-*"))

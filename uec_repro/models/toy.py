@@ -1,0 +1,310 @@
+"""The toy policy: a model organism this package builds itself, offline, in about two minutes.
+
+Why it exists: RL on real LMs costs seconds per step even for 135M parameters on a CPU, and the Hub
+is not always reachable. The toy is a tiny Llama (a regular ``transformers`` architecture, so TRL,
+peft and bitsandbytes treat it like any model) with a character-level tokenizer, warm-started by
+supervised training on the built-in ``arith`` task to *partial* competence, so that RL has
+something to improve and something for exploration to find.
+
+What makes it a fair stand-in for a reasoning LM:
+
+* It reads the paper's exact prompt (question + format instruction; the instruction is one token)
+  and answers in the paper's format, ``<think>...</think>\\boxed{...}``, checked by the same reward.
+* Its supervised data contains *genuine choice*: each problem has several valid worked solutions
+  (answer directly or think first, operand order, decomposing a step into tens and units, which
+  sub-expression to evaluate first). Those styles differ in how often the small model gets them
+  right, so RL can shift mass between them and the policy's entropy can collapse, as real LMs' do.
+* Only train-split problems are ever seen; the test split is held out by construction.
+
+The build is deterministic for a given :class:`ToyRecipe` and cached as a normal HF folder
+(``config.json``, ``model.safetensors``, tokenizer files, ``toy_recipe.json``) under
+``cache_dir()/policies/toy-<recipe hash>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import random
+import shutil
+import string
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..paths import cache_dir
+from ..tasks import arith
+from ..tasks.procedural import split_of
+from ..tasks.prompts import FORMAT_PROMPT, with_instruction
+
+THINK_OPEN, THINK_CLOSE, BOXED_OPEN = "<think>", "</think>", "\\boxed{"
+SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+# Multi-character strings the tokenizer keeps whole, as a real tokenizer keeps frequent words:
+# the format instruction costs one token, and so does the question stem of ``arith``.
+WORD_TOKENS = (FORMAT_PROMPT, THINK_OPEN, THINK_CLOSE, BOXED_OPEN, "What is ")
+
+
+@dataclass(frozen=True)
+class ToyRecipe:
+    """Everything that determines the toy policy; its hash names the cache folder."""
+
+    seed: int = field(default=0, metadata={"help": "Seed for data, initialisation and training order."})
+    hidden_size: int = field(default=128, metadata={"help": "Transformer width."})
+    intermediate_size: int = field(default=384, metadata={"help": "MLP width."})
+    num_layers: int = field(default=4, metadata={"help": "Decoder layers."})
+    num_heads: int = field(default=4, metadata={"help": "Attention heads."})
+    max_positions: int = field(default=128, metadata={"help": "Context length (prompt + completion tokens)."})
+    steps: int = field(default=650, metadata={"help": "Supervised optimizer steps."})
+    batch_size: int = field(default=128, metadata={"help": "Sequences per supervised step."})
+    learning_rate: float = field(default=3e-3, metadata={"help": "Peak AdamW learning rate."})
+    warmup_steps: int = field(default=60, metadata={"help": "Linear warm-up steps, then cosine decay."})
+    final_lr_ratio: float = field(default=0.1, metadata={"help": "Learning rate at the end, as a share of the peak."})
+    tier_weights: tuple[float, ...] = field(
+        default=(0.25, 0.30, 0.30, 0.15), metadata={"help": "Share of arith tiers 1-4 in the supervised data."}
+    )
+    easy_first_steps: int = field(
+        default=280, metadata={"help": "Curriculum: the first steps draw only tiers 1-2, where arithmetic is learned."}
+    )
+    p_no_think: float = field(default=0.2, metadata={"help": "Share of solutions that answer without thinking."})
+    p_swap: float = field(default=0.5, metadata={"help": "Chance to write a commutative step with operands swapped."})
+    p_decompose: float = field(default=0.5, metadata={"help": "Chance to split a multi-digit step into tens and units."})
+    p_units_first: float = field(default=0.5, metadata={"help": "Chance that a split step handles the units before the tens."})
+
+    def digest(self) -> str:
+        payload = json.dumps(dataclasses.asdict(self), sort_keys=True) + TOY_FORMAT_VERSION
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+TOY_FORMAT_VERSION = "2"
+DEFAULT_RECIPE = ToyRecipe()
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokenizer
+# --------------------------------------------------------------------------------------------------
+def build_tokenizer():
+    """Character-level tokenizer over printable ASCII, plus the word tokens above, as a fast HF tokenizer."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    characters = [c for c in string.printable if c.isprintable()]
+    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS.values(), *characters])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token=SPECIAL_TOKENS["unk_token"]))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    core.add_tokens([AddedToken(word, normalized=False) for word in WORD_TOKENS])
+    return PreTrainedTokenizerFast(tokenizer_object=core, padding_side="left", **SPECIAL_TOKENS)
+
+
+# --------------------------------------------------------------------------------------------------
+# Worked solutions with genuine choice
+# --------------------------------------------------------------------------------------------------
+def worked_solution(expr: arith.Expr, rng: random.Random, recipe: ToyRecipe = DEFAULT_RECIPE) -> str:
+    """One valid solution of ``expr`` in the paper's format, drawn from several valid styles."""
+    value = arith.evaluate(expr)
+    if rng.random() < recipe.p_no_think:
+        return f"{BOXED_OPEN}{value}}}"
+    steps: list[str] = []
+    _reduce(expr, rng, recipe, steps)
+    return f"{THINK_OPEN}{','.join(steps)}{THINK_CLOSE}{BOXED_OPEN}{value}}}"
+
+
+def _reduce(expr: arith.Expr, rng: random.Random, recipe: ToyRecipe, steps: list[str]) -> int:
+    if isinstance(expr, int):
+        return expr
+    op, left, right = expr
+    if not isinstance(left, int) and not isinstance(right, int) and rng.random() < 0.5:
+        b = _reduce(right, rng, recipe, steps)  # independent sub-expressions: either order is valid
+        a = _reduce(left, rng, recipe, steps)
+    else:
+        a = _reduce(left, rng, recipe, steps)
+        b = _reduce(right, rng, recipe, steps)
+    steps.extend(_step(op, a, b, rng, recipe))
+    return arith.evaluate([op, a, b])
+
+
+def _step(op: str, a: int, b: int, rng: random.Random, recipe: ToyRecipe) -> list[str]:
+    if op in "+*" and rng.random() < recipe.p_swap:
+        a, b = b, a
+    result = arith.evaluate([op, a, b])
+    if rng.random() < recipe.p_decompose:
+        units_first = rng.random() < recipe.p_units_first
+        if op in "+-" and b >= 10 and b % 10:
+            parts = [b % 10, b - b % 10] if units_first else [b - b % 10, b % 10]
+            partial = arith.evaluate([op, a, parts[0]])
+            return [f"{a}{op}{parts[0]}={partial}", f"{partial}{op}{parts[1]}={result}"]
+        if op == "*" and 10 <= max(a, b) <= 99 and min(a, b) < 10 and max(a, b) % 10:
+            big, small = max(a, b), min(a, b)
+            parts = [big % 10, big - big % 10] if units_first else [big - big % 10, big % 10]
+            products = [part * small for part in parts]
+            return [f"{parts[0]}*{small}={products[0]}", f"{parts[1]}*{small}={products[1]}",
+                    f"{products[0]}+{products[1]}={result}"]
+    return [f"{a}{op}{b}={result}"]
+
+
+def sample_training_text(
+    rng: random.Random, recipe: ToyRecipe = DEFAULT_RECIPE, *, easy_only: bool = False
+) -> tuple[str, str]:
+    """(prompt, completion) of one supervised example from the *train* split of ``arith``."""
+    tiers = sorted(arith.TIER_WEIGHTS)[: 2 if easy_only else None]
+    while True:
+        problem = arith.make_problem(rng, rng.choices(tiers, recipe.tier_weights[: len(tiers)])[0])
+        if split_of(problem.question) == "train":
+            return with_instruction(problem.question), worked_solution(problem.meta["expr"], rng, recipe)
+
+
+# --------------------------------------------------------------------------------------------------
+# Build
+# --------------------------------------------------------------------------------------------------
+def toy_policy_dir(cache: Path | None = None, recipe: ToyRecipe = DEFAULT_RECIPE, *, verbose: bool = True) -> Path:
+    """The folder of the toy policy for ``recipe``, building it first if it is not cached."""
+    target = (cache or cache_dir()) / "policies" / f"toy-{recipe.digest()}"
+    if (target / "toy_recipe.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".building-") as tmp:
+        build_toy_policy(Path(tmp) / "policy", recipe, verbose=verbose)
+        try:
+            (Path(tmp) / "policy").rename(target)  # atomic: a killed build never looks finished
+        except OSError:
+            if not (target / "toy_recipe.json").exists():  # lost a race with a concurrent build: fine
+                raise
+    return target
+
+
+def build_toy_policy(out: Path, recipe: ToyRecipe = DEFAULT_RECIPE, *, verbose: bool = True) -> dict[str, Any]:
+    """Train the toy policy from scratch into ``out``; returns the build record (also in toy_recipe.json)."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    start = time.perf_counter()
+    torch.manual_seed(recipe.seed)
+    rng = random.Random(recipe.seed)
+    tokenizer = build_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=recipe.hidden_size,
+        intermediate_size=recipe.intermediate_size,
+        num_hidden_layers=recipe.num_layers,
+        num_attention_heads=recipe.num_heads,
+        num_key_value_heads=recipe.num_heads,
+        max_position_embeddings=recipe.max_positions,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.learning_rate, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, recipe))
+    model.train()
+    losses = []
+    batches = _training_batches(tokenizer, rng, recipe)
+    for step in range(recipe.steps):
+        loss = _accumulate_gradient(model, *next(batches))
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss)
+        if verbose and (step % 100 == 0 or step == recipe.steps - 1):
+            print(f"[toy policy] step {step:4d}/{recipe.steps}  loss {loss:.3f}  "
+                  f"{time.perf_counter() - start:.0f}s", flush=True)
+    model.eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    record = {
+        "recipe": dataclasses.asdict(recipe),
+        "recipe_digest": recipe.digest(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "final_loss": sum(losses[-20:]) / len(losses[-20:]),
+        "build_seconds": round(time.perf_counter() - start, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
+    (out / "toy_recipe.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+MICRO_BATCHES = 4
+
+
+def _accumulate_gradient(model, input_ids, labels, attention_mask) -> float:
+    """Backward of one i.i.d. batch as length-sorted micro-batches; returns the batch's token-mean loss.
+
+    Each micro-batch is cut to its own longest sequence, which halves the padded tokens (real length about 28
+    of 59) and the step time (0.43 s -> 0.23 s measured), while the gradient stays that of the whole batch:
+    ``num_items_in_batch`` makes every micro-batch loss a sum over its tokens divided by the batch's count.
+    """
+    lengths = attention_mask.sum(1)
+    label_tokens = (labels[:, 1:] != -100).sum()  # what the causal-LM loss counts, after its shift
+    total = 0.0
+    for rows in lengths.argsort().chunk(MICRO_BATCHES):
+        width = int(lengths[rows].max())
+        loss = model(
+            input_ids=input_ids[rows, :width],
+            attention_mask=attention_mask[rows, :width],
+            labels=labels[rows, :width],
+            num_items_in_batch=label_tokens,
+        ).loss
+        loss.backward()
+        total += loss.item()
+    return total
+
+
+def _lr_factor(step: int, recipe: ToyRecipe) -> float:
+    if step < recipe.warmup_steps:
+        return (step + 1) / recipe.warmup_steps
+    progress = (step - recipe.warmup_steps) / max(1, recipe.steps - recipe.warmup_steps)
+    return recipe.final_lr_ratio + (1 - recipe.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _training_batches(tokenizer, rng: random.Random, recipe: ToyRecipe):
+    """Endless right-padded i.i.d. batches; the loss covers completion tokens and EOS only, not the prompt.
+
+    Optimizer steps are not grouped by length: that would save padding but make each step see one kind of
+    problem, and at this learning rate such correlated steps stop the model from learning arithmetic
+    (measured: pass@1 0.03 with steps drawn from 8-batch length buckets vs 0.45 with i.i.d. batches, same
+    recipe otherwise). Padding is saved inside a step instead (:func:`_accumulate_gradient`).
+    """
+    step = 0
+    while True:
+        easy_only = step < recipe.easy_first_steps
+        pairs = [sample_training_text(rng, recipe, easy_only=easy_only) for _ in range(recipe.batch_size)]
+        prompts = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
+        completions = tokenizer([c for _, c in pairs], add_special_tokens=False)["input_ids"]
+        step += 1
+        yield _pad(
+            [(p, p + c + [tokenizer.eos_token_id]) for p, c in zip(prompts, completions, strict=True)],
+            tokenizer.pad_token_id,
+            recipe.max_positions,
+        )
+
+
+def _pad(chunk: list[tuple[list[int], list[int]]], pad_id: int, max_positions: int):
+    import torch
+
+    length = max(len(sequence) for _, sequence in chunk)
+    if length > max_positions:
+        raise ValueError(f"a training sequence has {length} tokens > max_positions={max_positions}")
+    input_ids = torch.full((len(chunk), length), pad_id)
+    labels = torch.full((len(chunk), length), -100)
+    attention_mask = torch.zeros((len(chunk), length), dtype=torch.long)
+    for row, (prompt, sequence) in enumerate(chunk):
+        input_ids[row, : len(sequence)] = torch.tensor(sequence)
+        labels[row, len(prompt) : len(sequence)] = torch.tensor(sequence[len(prompt) :])
+        attention_mask[row, : len(sequence)] = 1
+    return input_ids, labels, attention_mask
+
+
+def clear_toy_cache(cache: Path | None = None) -> None:
+    """Remove every cached toy policy (they rebuild on demand)."""
+    for folder in ((cache or cache_dir()) / "policies").glob("toy-*"):
+        shutil.rmtree(folder)
