@@ -1,0 +1,106 @@
+"""UECConfig: defaults from the authors' code, every registered method builds, bad values are named."""
+
+from dataclasses import fields
+
+import pytest
+
+from uec_repro.config import METHODS, UECConfig, method_config, methods_table
+from uec_repro.validation import ParameterError
+
+CPU = {"output_dir": "unused", "use_cpu": True}
+ADDED = {f.name for f in fields(UECConfig)} - {f.name for f in fields(UECConfig.__mro__[1])}
+
+
+def test_defaults_are_the_released_code():
+    config = UECConfig(**CPU)
+    assert (config.exploration, config.retention, config.overlong_filter, config.batch_buffer, config.replay) == (
+        True, True, True, True, True)
+    assert config.exploration_temperature == 1.2 and config.exploration_rule == "abs>1"
+    assert (config.replay_rule, config.replay_threshold, config.replay_capacity, config.replay_frequency) == (
+        "abs", 1.0, 2.0, 5)
+    assert (config.epsilon, config.epsilon_high, config.beta, config.top_p, config.temperature) == (
+        0.2, 0.2, 0.01, 0.99, 1.0)
+    assert config.steps_per_generation == 4 and config.validation_temperature == 0.5
+    assert config.bf16 is False  # CPU: fp32
+
+
+def test_every_added_field_is_documented():
+    for f in fields(UECConfig):
+        if f.name in ADDED:
+            assert len(f.metadata.get("help", "")) > 20, f.name
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_builds_with_its_overrides(name):
+    config = method_config(name, **CPU)
+    for field_name, value in METHODS[name].overrides.items():
+        assert getattr(config, field_name) == value, (name, field_name)
+
+
+def test_methods_switch_the_right_components():
+    grpo, dapo, uec = (method_config(n, **CPU) for n in ("grpo", "dapo", "uec_rl"))
+    assert not any((grpo.exploration, grpo.retention, grpo.batch_buffer, grpo.replay))
+    assert dapo.retention and dapo.batch_buffer and not dapo.exploration and not dapo.replay
+    assert dapo.epsilon_high == 0.28 and dapo.beta == 0.0
+    for ablation, switched_off in (("uec_rl_no_explore", "exploration"), ("uec_rl_no_replay", "replay"),
+                                   ("uec_rl_no_retention", "retention")):
+        config = method_config(ablation, **CPU)
+        differing = [f.name for f in fields(UECConfig) if getattr(config, f.name) != getattr(uec, f.name)]
+        assert differing == [switched_off], ablation
+    paper = method_config("uec_rl_paper", **CPU)
+    assert (paper.exploration_rule, paper.replay_rule) == ("positive", "positive")
+
+
+def test_user_overrides_win_and_trl_options_still_work():
+    config = method_config("dapo", epsilon_high=0.2, num_generations=4, per_device_train_batch_size=8, **CPU)
+    assert config.epsilon_high == 0.2 and config.num_generations == 4
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"exploration_generations": 1}, "exploration_generations=1"),
+        ({"exploration_temperature": 0.0}, "exploration_temperature=0.0"),
+        ({"exploration_temperature": -1.2}, "exploration_temperature=-1.2"),
+        ({"exploration_rule": "abs>2"}, "exploration_rule='abs>2'"),
+        ({"replay_rule": "negative"}, "replay_rule='negative'"),
+        ({"replay_frequency": 0}, "replay_frequency=0"),
+        ({"replay_capacity": 0.5}, "replay_capacity=0.5"),
+        ({"batch_buffer_capacity": 0.0}, "batch_buffer_capacity=0.0"),
+        ({"regular_threshold": -0.1}, "regular_threshold=-0.1"),
+        ({"kl_cov_ratio": 1.5}, "kl_cov_ratio=1.5"),
+        ({"clip_cov_ratio": -1e-4}, "clip_cov_ratio=-0.0001"),
+        ({"clip_cov_bounds": (5.0, 1.0)}, "clip_cov_bounds=(5.0, 1.0)"),
+        ({"entropy_adv_kappa": 1.0}, "entropy_adv_kappa=1.0"),
+        ({"entropy_adv_alpha": -0.4}, "entropy_adv_alpha=-0.4"),
+        ({"validation_temperature": 0}, "validation_temperature=0"),
+        ({"replay": "yes"}, "replay='yes'"),
+        ({"beta": -0.01}, "beta=-0.01"),
+    ],
+)
+def test_bad_values_name_the_field_and_value(overrides, named):
+    with pytest.raises(ParameterError) as error:
+        method_config("uec_rl", **overrides, **CPU)
+    assert named in str(error.value)
+
+
+def test_unknown_method_and_unknown_field():
+    with pytest.raises(ParameterError, match="method='ppo'.*'uec_rl'"):
+        method_config("ppo", **CPU)
+    with pytest.raises(ParameterError, match="replay_size"):
+        method_config("uec_rl", replay_size=2, **CPU)
+
+
+def test_paper_index_lists_every_method_with_a_source():
+    table = methods_table()
+    for name, method in METHODS.items():
+        assert f"`{name}`" in table and method.source in table
+
+
+def test_readme_paper_index_names_every_method():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    index = readme[readme.index("## Methods and the paper index"):readme.index("## Paper vs. code")]
+    for name in METHODS:
+        assert f"`{name}`" in index, name

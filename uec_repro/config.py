@@ -1,0 +1,280 @@
+"""``UECConfig`` (TRL's ``GRPOConfig`` plus UEC-RL's switches) and the method registry.
+
+Every TRL option still works; the fields added here switch UEC-RL's components on and off one by one, so
+that an ablation is a change of one field. The defaults are the authors' released code (notes, section 1);
+where the paper text says otherwise the paper's variant is a value of the same field (notes, 1.10):
+
+=======================  ==========================  ===============================================
+field                    released code (default)     paper text / later code
+=======================  ==========================  ===============================================
+``exploration_rule``     ``"abs>1"``                 ``"positive"`` (paper), ``"abs>0.5"`` (ICR code)
+``replay_rule``          ``"abs"`` (abs(A) > A0)     ``"positive"`` (A > A0), A0 = ``replay_threshold``
+``exploration_temp...``  1.2                         1.15 / 1.1 in later author code
+``batch_buffer_cap...``  2 x B0                      4 x B0 in later author code
+=======================  ==========================  ===============================================
+
+B0, the size of one unfiltered update batch, is ``per_device_train_batch_size x steps_per_generation x
+processes`` completions (the authors: 512 prompts x 5). Sizes of the buffers are multiples of B0.
+
+:data:`METHODS` maps a method name to the overrides that make it (``method_config("dapo")``); the paper
+index in :func:`methods_table` says which paper and notes section each one implements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from trl import GRPOConfig
+
+from .selection import EXPLORATION_RULES, REPLAY_RULES
+from .validation import ParameterError, check_choice, check_float, check_int
+
+__all__ = ["METHODS", "Method", "UECConfig", "method_config", "methods_table"]
+
+
+@dataclass
+class UECConfig(GRPOConfig):
+    """``GRPOConfig`` with UEC-RL's components and the baselines' knobs; defaults follow the authors' code."""
+
+    # ---- targeted exploration (notes 1.2-1.3) ----
+    exploration: bool = field(
+        default=True,
+        metadata={"help": "Targeted exploration: prompts whose G standard rollouts all get reward 0 are 'hard' and "
+                  "get G' extra rollouts at temperature t'."},
+    )
+    exploration_generations: int | None = field(
+        default=None,
+        metadata={"help": "G', extra rollouts per hard prompt. None: 4 x num_generations (the authors: G = 5, "
+                  "G' = 20)."},
+    )
+    exploration_temperature: float = field(
+        default=1.2,
+        metadata={"help": "t', sampling temperature of the extra rollouts (released code 1.2; later code 1.15, "
+                  "1.1). Log-probs for the loss use the training temperature, as in the authors' code."},
+    )
+    # ---- selective retention (notes 1.4) ----
+    retention: bool = field(
+        default=True,
+        metadata={"help": "Selective retention: train only on standard samples with |A| > regular_threshold and on "
+                  "exploration samples that pass exploration_rule. Off: every sample is kept."},
+    )
+    regular_threshold: float = field(
+        default=0.05,
+        metadata={"help": "Standard samples are kept when |A| exceeds this (drops all-correct and all-wrong "
+                  "groups)."},
+    )
+    exploration_rule: str = field(
+        default="abs>1",
+        metadata={"help": "Which exploration samples are kept: " + "; ".join(f"'{k}': {v}" for k, v in
+                                                                            EXPLORATION_RULES.items())},
+    )
+    # ---- overlong filter (notes 1.5) ----
+    overlong_filter: bool = field(
+        default=True,
+        metadata={"help": "Drop truncated samples whose advantage is positive (an unfinished answer is never "
+                  "reinforced); truncated samples with A <= 0 stay."},
+    )
+    # ---- batch buffer (notes 1.6) ----
+    batch_buffer: bool = field(
+        default=True,
+        metadata={"help": "Collect filtered samples in a FIFO and update only when it holds at least one full "
+                  "batch of B0 samples; steps with less data make no update (logged)."},
+    )
+    batch_buffer_capacity: float = field(
+        default=2.0,
+        metadata={"help": "Batch-buffer capacity as a multiple of B0 (released code 2; later code 4); the oldest "
+                  "samples are dropped on overflow."},
+    )
+    # ---- replay stabiliser (notes 1.7) ----
+    replay: bool = field(
+        default=True,
+        metadata={"help": "Replay stabiliser: samples of each update that pass replay_rule enter a replay buffer; "
+                  "every replay_frequency steps one extra update is made on samples drawn from it."},
+    )
+    replay_rule: str = field(
+        default="abs",
+        metadata={"help": "Which updated samples enter the replay buffer: " + "; ".join(
+            f"'{k}': {v}" for k, v in REPLAY_RULES.items())},
+    )
+    replay_threshold: float = field(
+        default=1.0, metadata={"help": "A0 of the replay rule (the authors' code implies 1)."}
+    )
+    replay_capacity: float = field(
+        default=2.0,
+        metadata={"help": "s', the replay buffer's capacity as a multiple of B0 (released code: 2 x 2560 = 5120)."},
+    )
+    replay_frequency: int = field(
+        default=5, metadata={"help": "f_replay: a replay update every this many training steps."}
+    )
+    replay_fresh_logprobs: bool = field(
+        default=False,
+        metadata={"help": "False (released code): replayed samples keep the old log-probs stored when they were "
+                  "first used, so the clip bounds how far replay moves the policy. True: recompute them."},
+    )
+    # ---- baselines' knobs (notes 6); 0 switches each off ----
+    kl_cov_ratio: float = field(
+        default=0.0,
+        metadata={"help": "KL-Cov (Cui et al. 2025): share k of tokens, by covariance of log-prob and advantage, "
+                  "that get the penalty kl_cov_coef x |log p - log p_old|. 0 = off; the method uses 2e-3."},
+    )
+    kl_cov_coef: float = field(default=1.0, metadata={"help": "KL-Cov penalty coefficient (beta; recipe value 1)."})
+    clip_cov_ratio: float = field(
+        default=0.0,
+        metadata={"help": "Clip-Cov (Cui et al. 2025): share r of tokens with covariance in clip_cov_bounds whose "
+                  "gradient is dropped. 0 = off; the method uses 2e-4."},
+    )
+    clip_cov_bounds: tuple[float, float] = field(
+        default=(1.0, 5.0), metadata={"help": "Clip-Cov's covariance window (omega_low, omega_high)."}
+    )
+    entropy_adv_alpha: float = field(
+        default=0.0,
+        metadata={"help": "Entropy-Adv (Cheng et al. 2025): advantage + min(alpha x H, |A| / kappa) per token. "
+                  "0 = off; the method uses 0.4."},
+    )
+    entropy_adv_kappa: float = field(default=2.0, metadata={"help": "Entropy-Adv's cap divisor kappa (> 1)."})
+    # ---- validation during training (notes 1.9) ----
+    validation_every: int = field(
+        default=5, metadata={"help": "Validate on the held-out split every this many steps (0 = never)."}
+    )
+    validation_temperature: float = field(
+        default=0.5, metadata={"help": "Sampling temperature of in-training validation (authors: 0.5, n = 1)."}
+    )
+    # ---- TRL fields whose defaults follow the authors' code ----
+    beta: float = field(default=0.01, metadata={"help": "Coefficient of the k3 KL to the initial policy (authors: "
+                                                         "0.01, as a loss term)."})
+    epsilon_high: float | None = field(
+        default=0.2, metadata={"help": "Upper clip; the authors' code hard-codes 0.2 (its config's 0.3 is ignored)."}
+    )
+    steps_per_generation: int | None = field(
+        default=4,
+        metadata={"help": "Optimizer steps per rollout batch: the batch of B0 completions is split into this many "
+                  "mini-batches (authors: 2560 = 4 x 640), so the PPO ratio and clip are active."},
+    )
+    top_p: float = field(default=0.99, metadata={"help": "Rollout top-p (authors: 0.99, at temperature 1.0)."})
+    bf16: bool | None = field(
+        default=None, metadata={"help": "None: bf16 on CUDA, fp32 elsewhere (bf16 is several times slower on CPU)."}
+    )
+
+    def __post_init__(self) -> None:
+        self.validate_uec_fields()
+        if self.bf16 is None:
+            import torch
+
+            self.bf16 = torch.cuda.is_available() and not self.use_cpu
+        super().__post_init__()
+
+    def validate_uec_fields(self) -> None:
+        """Check the fields added here; ParameterError names the field, its value and what is allowed."""
+        for name in ("exploration", "retention", "overlong_filter", "batch_buffer", "replay", "replay_fresh_logprobs"):
+            if not isinstance(getattr(self, name), bool):
+                raise ParameterError(f"{name}={getattr(self, name)!r} must be True or False")
+        if self.exploration_generations is not None:
+            check_int("exploration_generations", self.exploration_generations, minimum=2)
+        check_float("exploration_temperature", self.exploration_temperature, minimum=0.0, min_exclusive=True)
+        check_float("regular_threshold", self.regular_threshold, minimum=0.0)
+        check_choice("exploration_rule", self.exploration_rule, EXPLORATION_RULES)
+        check_choice("replay_rule", self.replay_rule, REPLAY_RULES)
+        check_float("replay_threshold", self.replay_threshold, minimum=0.0)
+        check_float("batch_buffer_capacity", self.batch_buffer_capacity, minimum=1.0)
+        check_float("replay_capacity", self.replay_capacity, minimum=1.0)
+        check_int("replay_frequency", self.replay_frequency, minimum=1)
+        check_float("kl_cov_ratio", self.kl_cov_ratio, minimum=0.0, maximum=1.0)
+        check_float("kl_cov_coef", self.kl_cov_coef, minimum=0.0)
+        check_float("clip_cov_ratio", self.clip_cov_ratio, minimum=0.0, maximum=1.0)
+        low, high = self.clip_cov_bounds
+        if not low < high:
+            raise ParameterError(f"clip_cov_bounds={self.clip_cov_bounds!r} must be (low, high) with low < high")
+        check_float("entropy_adv_alpha", self.entropy_adv_alpha, minimum=0.0)
+        check_float("entropy_adv_kappa", self.entropy_adv_kappa, minimum=1.0, min_exclusive=True)
+        check_int("validation_every", self.validation_every, minimum=0)
+        check_float("validation_temperature", self.validation_temperature, minimum=0.0, min_exclusive=True)
+        check_float("beta", self.beta, minimum=0.0)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One registered method: the overrides of :class:`UECConfig` that make it, and where it comes from."""
+
+    summary: str
+    source: str
+    overrides: dict[str, Any]
+
+
+_PLAIN_GRPO = {"exploration": False, "retention": False, "overlong_filter": False, "batch_buffer": False,
+               "replay": False}
+
+METHODS: dict[str, Method] = {
+    "grpo": Method(
+        "GRPO as in the authors' harness: update on every batch, k3 KL 0.01, clip 0.2/0.2, token-mean loss.",
+        "Shao et al. 2024; notes 1.1 and 6 (GRPO)",
+        _PLAIN_GRPO,
+    ),
+    "dapo": Method(
+        "DAPO: clip-higher 0.28, dynamic sampling (drop zero-variance groups) with a batch buffer, token-level "
+        "loss, no KL. Set epsilon_high=0.2 for the authors' own DAPO code, which hard-codes the clip.",
+        "Yu et al. 2025, arXiv 2503.14476; notes 6 (DAPO) and 7.4",
+        {**_PLAIN_GRPO, "retention": True, "batch_buffer": True, "epsilon_high": 0.28, "beta": 0.0},
+    ),
+    "entropy_bonus": Method(
+        "GRPO plus TRL's entropy bonus (entropy_coef 0.001, a common value; the paper gives none).",
+        "entropy regularisation baseline; notes 2 (why UEC-RL avoids it)",
+        {**_PLAIN_GRPO, "entropy_coef": 0.001},
+    ),
+    "kl_cov": Method(
+        "KL-Cov: |log p - log p_old| penalty (coef 1) on the top 2e-3 tokens by covariance; no KL to reference.",
+        "Cui et al. 2025, arXiv 2505.22617 (verl 7B recipe); notes 6 (KL-Cov)",
+        {**_PLAIN_GRPO, "kl_cov_ratio": 2e-3, "kl_cov_coef": 1.0, "beta": 0.0},
+    ),
+    "clip_cov": Method(
+        "Clip-Cov: drop the gradient of 2e-4 of the tokens with covariance in (1, 5); no KL to reference.",
+        "Cui et al. 2025, arXiv 2505.22617; notes 6 (Clip-Cov)",
+        {**_PLAIN_GRPO, "clip_cov_ratio": 2e-4, "clip_cov_bounds": (1.0, 5.0), "beta": 0.0},
+    ),
+    "entropy_adv": Method(
+        "Entropy-Adv: advantage + min(0.4 x token entropy, |A| / 2), entropy detached.",
+        "Cheng et al. 2025, arXiv 2506.14758; notes 6 (Entropy-Adv)",
+        {**_PLAIN_GRPO, "entropy_adv_alpha": 0.4, "entropy_adv_kappa": 2.0},
+    ),
+    "uec_rl": Method(
+        "UEC-RL with the released code's semantics (the defaults of UECConfig).",
+        "UEC-RL, arXiv 2604.14646, code github.com/597358816/EFRame; notes 1.2-1.8",
+        {},
+    ),
+    "uec_rl_paper": Method(
+        "UEC-RL with the paper text's rules: exploration keeps A > 0, replay takes A > A0.",
+        "UEC-RL paper text; notes 1.4, 1.7 and 1.10",
+        {"exploration_rule": "positive", "replay_rule": "positive"},
+    ),
+    "uec_rl_no_explore": Method(
+        "Ablation: UEC-RL without targeted exploration (no extra rollouts).",
+        "UEC-RL ablation; notes 3.3",
+        {"exploration": False},
+    ),
+    "uec_rl_no_replay": Method(
+        "Ablation: UEC-RL without the replay stabiliser.",
+        "UEC-RL ablation; notes 3.3",
+        {"replay": False},
+    ),
+    "uec_rl_no_retention": Method(
+        "Ablation: UEC-RL without selective retention (every sample is kept).",
+        "UEC-RL ablation; notes 3.3",
+        {"retention": False},
+    ),
+}
+
+
+def method_config(method: str, **overrides: Any) -> UECConfig:
+    """The :class:`UECConfig` of a registered ``method``; keyword ``overrides`` (any field) win over its own."""
+    check_choice("method", method, METHODS)
+    names = {f.name for f in fields(UECConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ParameterError(f"unknown UECConfig field(s) {unknown}; see help(UECConfig) for the fields")
+    return UECConfig(**{**METHODS[method].overrides, **overrides})
+
+
+def methods_table() -> str:
+    """The paper index as a markdown table: method, what it is, source."""
+    rows = [f"| `{name}` | {m.summary} | {m.source} |" for name, m in METHODS.items()]
+    return "\n".join(["| method | what it is | source |", "|---|---|---|", *rows])
