@@ -20,8 +20,10 @@ def test_defaults_are_the_released_code():
         "abs", 1.0, 2.0, 5)
     assert (config.epsilon, config.epsilon_high, config.beta, config.top_p, config.temperature) == (
         0.2, 0.2, 0.01, 0.99, 1.0)
-    assert config.steps_per_generation == 4 and config.validation_temperature == 0.5
+    assert config.updates_per_batch == 4 and config.validation_temperature == 0.5
+    assert (config.loss_type, config.delta, config.disable_dropout) == ("bnpo", 3.0, True)
     assert config.bf16 is False  # CPU: fp32
+    assert config.learning_rate == 2e-4 and config.lr_scheduler_type == "constant"
 
 
 def test_every_added_field_is_documented():
@@ -76,6 +78,9 @@ def test_user_overrides_win_and_trl_options_still_work():
         ({"validation_temperature": 0}, "validation_temperature=0"),
         ({"replay": "yes"}, "replay='yes'"),
         ({"beta": -0.01}, "beta=-0.01"),
+        ({"updates_per_batch": 0}, "updates_per_batch=0"),
+        ({"steps_per_generation": 4}, "steps_per_generation=4"),
+        ({"gradient_accumulation_steps": 2}, "gradient_accumulation_steps=2"),
     ],
 )
 def test_bad_values_name_the_field_and_value(overrides, named):

@@ -1,0 +1,159 @@
+"""UECTrainer on the toy policy: every method trains, UEC-RL's components are visible in the metrics, runs repeat."""
+
+import inspect
+import json
+
+import pytest
+import torch
+import trl
+
+from uec_repro.config import METHODS, method_config
+from uec_repro.models import LoraSettings, cast_trainable_to_fp32, load_policy
+from uec_repro.rewards import accuracy_reward
+from uec_repro.tasks import load_task
+from uec_repro.trainer import METRICS_FILE, UECTrainer
+from uec_repro.validation import ParameterError
+
+pytestmark = pytest.mark.slow
+
+UEC_COLUMNS = (
+    "uec/hard_prompts", "uec/exploration_generated", "uec/exploration_kept_positive", "uec/exploration_kept_negative",
+    "uec/regular_kept", "uec/overlong_dropped", "uec/batch_buffer_size", "uec/updated", "uec/replay_buffer_size",
+    "uec/replayed", "uec/optimizer_steps", "reward", "completions/mean_length", "completions/clipped_ratio",
+    "time/generation", "time/scoring", "time/exploration", "time/update", "time/replay", "time/step",
+    "time/tokens_per_second", "memory/peak_rss_mb", "grad_norm",
+)
+
+
+def run(policy_path, tmp_path, method, *, quantization="none", steps=2, **overrides):
+    from transformers import set_seed
+
+    set_seed(0)
+    model, tokenizer = load_policy(str(policy_path), quantization=quantization,
+                                   lora=LoraSettings(r=4, alpha=8, dropout=0.0))
+    train = load_task("arith", "train", n=64, seed=0, tokenizer=tokenizer)
+    settings = dict(
+        output_dir=str(tmp_path / method), use_cpu=True, max_steps=steps, per_device_train_batch_size=16,
+        num_generations=4, max_completion_length=32, learning_rate=1e-3, seed=0, report_to="none",
+        save_strategy="no", disable_tqdm=True, gradient_checkpointing=False,
+    )
+    config = method_config(method, **{**settings, **overrides})
+    trainer = UECTrainer(model=model, reward_funcs=[accuracy_reward], args=config, train_dataset=train,
+                         processing_class=tokenizer,
+                         validation_dataset=load_task("arith", "test", n=8, tokenizer=tokenizer))
+    cast_trainable_to_fp32(trainer.model)
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters() if p.requires_grad}
+    trainer.train()
+    rows = [json.loads(line) for line in (tmp_path / method / METRICS_FILE).read_text().splitlines()]
+    return trainer, before, rows
+
+
+def assert_every_trainable_parameter_changed(trainer, before):
+    for name, param in trainer.model.named_parameters():
+        if param.requires_grad:
+            assert not torch.equal(param.detach(), before[name]), f"{name} did not change"
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_trains_every_lora_parameter_and_logs_its_columns(toy_policy_path, tmp_path, method):
+    # no batch buffer wait: every step with data updates, so two steps move every adapter weight
+    trainer, before, rows = run(toy_policy_path, tmp_path, method, batch_buffer=False, validation_every=2)
+    assert [row["step"] for row in rows] == [1, 2]
+    for column in UEC_COLUMNS:
+        assert column in rows[0], column
+    assert "validation/accuracy" in rows[1]
+    assert sum(row["uec/optimizer_steps"] for row in rows) >= 2
+    assert_every_trainable_parameter_changed(trainer, before)
+    if method in ("kl_cov", "clip_cov"):
+        assert any(row.get(f"baselines/{method}_tokens", 0) > 0 for row in rows)
+
+
+@pytest.mark.parametrize("method", ["grpo", "uec_rl"])
+def test_qlora_runs_train_every_adapter_weight(toy_policy_path, tmp_path, method):
+    import bitsandbytes as bnb
+
+    trainer, before, rows = run(toy_policy_path, tmp_path, method, quantization="nf4", batch_buffer=False)
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in trainer.model.modules())
+    assert_every_trainable_parameter_changed(trainer, before)
+
+
+def test_uec_components_are_visible_in_the_metrics(toy_policy_path, tmp_path):
+    trainer, _, rows = run(toy_policy_path, tmp_path, "uec_rl", steps=6, replay_frequency=3,
+                           exploration_temperature=1.2, per_device_train_batch_size=32)
+    explored = [row for row in rows if row["uec/hard_prompts"] > 0]
+    assert explored, "some prompts must be hard for the toy policy"
+    for row in explored:  # G' = 4 G extra rollouts per hard prompt
+        assert row["uec/exploration_generated"] == 16 * row["uec/hard_prompts"]
+        assert row["exploration/completions/mean_length"] > 0
+    assert sum(row["uec/exploration_kept_positive"] for row in rows) > 0
+    assert sum(row["uec/update_exploration_samples"] for row in rows) > 0  # kept exploration samples are trained on
+    for row in rows:  # the batch buffer: an update only with at least B0 = 32 samples, in whole batches
+        assert (row["uec/update_samples"] > 0) == bool(row["uec/updated"])
+        assert row["uec/update_samples"] % 32 == 0
+        assert row["uec/optimizer_steps"] == 4 * (row["uec/update_samples"] + row["uec/replay_samples"]) // 32
+    assert any(not row["uec/updated"] for row in rows) or all(row["uec/batch_buffer_size"] < 32 for row in rows)
+    replayed = [row["step"] for row in rows if row["uec/replayed"]]
+    assert all(step % 3 == 0 for step in replayed)
+    assert all(row["uec/replay_buffer_size"] <= 64 for row in rows)  # capacity 2 x B0
+
+
+@pytest.mark.parametrize(
+    ("ablation", "column"),
+    [("uec_rl_no_explore", "uec/exploration_generated"), ("uec_rl_no_replay", "uec/replay_buffer_size")],
+)
+def test_ablations_switch_off_exactly_their_component(toy_policy_path, tmp_path, ablation, column):
+    _, _, rows = run(toy_policy_path, tmp_path, ablation, steps=3, replay_frequency=1, batch_buffer=False)
+    assert all(row[column] == 0 for row in rows)
+    assert any(row["uec/hard_prompts"] > 0 for row in rows)
+    other = "uec/replay_buffer_size" if column == "uec/exploration_generated" else "uec/exploration_generated"
+    assert any(row[other] > 0 for row in rows)  # the rest still works
+
+
+def test_without_retention_every_sample_is_kept(toy_policy_path, tmp_path):
+    _, _, rows = run(toy_policy_path, tmp_path, "uec_rl_no_retention", steps=2, batch_buffer=False,
+                     overlong_filter=False)
+    for row in rows:
+        assert row["uec/regular_kept"] == 16
+        assert row["uec/update_samples"] == 16 + row["uec/exploration_generated"]
+
+
+def test_same_seed_same_metrics(toy_policy_path, tmp_path):
+    def numbers(rows):
+        return [{k: v for k, v in row.items() if not k.startswith(("time/", "memory/"))} for row in rows]
+
+    _, _, first = run(toy_policy_path, tmp_path / "a", "uec_rl", steps=3, batch_buffer=False)
+    _, _, second = run(toy_policy_path, tmp_path / "b", "uec_rl", steps=3, batch_buffer=False)
+    assert numbers(first) == numbers(second)
+
+
+def test_trainer_needs_a_uec_config(toy_policy_path):
+    from trl import GRPOConfig
+
+    model, tokenizer = load_policy(str(toy_policy_path))
+    with pytest.raises(ParameterError, match="UECConfig"):
+        UECTrainer(model=model, reward_funcs=[accuracy_reward], args=GRPOConfig(output_dir="unused", use_cpu=True),
+                   processing_class=tokenizer)
+
+
+def test_the_trl_hooks_we_wrap_are_still_there():
+    """Fails loudly when TRL changes what UECTrainer relies on (pinned: trl 1.16.0)."""
+    assert trl.__version__ == "1.16.0"
+    hooks = {
+        "_generate_and_score_completions": ["self", "inputs"],
+        "_calculate_rewards": ["self", "inputs", "prompts", "completions", "completion_ids_list"],
+        "_generate": ["self", "prompts"],
+        "compute_loss": ["self", "model", "inputs", "return_outputs", "num_items_in_batch"],
+        "_get_per_token_logps_and_entropies": ["self", "model", "input_ids", "attention_mask", "logits_to_keep"],
+        "training_step": ["self", "model", "inputs", "num_items_in_batch"],
+        "log": ["self", "logs", "start_time"],
+    }
+    for name, parameters in hooks.items():
+        signature = list(inspect.signature(getattr(trl.GRPOTrainer, name)).parameters)
+        assert signature[: len(parameters)] == parameters, (name, signature)
+    source = inspect.getsource(trl.GRPOTrainer._generate_and_score_completions)
+    for needle in ('"advantages"', '"completion_mask"', '"ref_per_token_logps"', "self.num_generations",
+                   "rewards_per_func = self._calculate_rewards("):
+        assert needle in source, needle
+    init = inspect.getsource(trl.GRPOTrainer.__init__)
+    for attribute in ("self.generation_config", "self.generation_kwargs", "self.eos_token_ids", "self._metrics"):
+        assert attribute in init, attribute
