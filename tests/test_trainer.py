@@ -157,3 +157,15 @@ def test_the_trl_hooks_we_wrap_are_still_there():
     init = inspect.getsource(trl.GRPOTrainer.__init__)
     for attribute in ("self.generation_config", "self.generation_kwargs", "self.eos_token_ids", "self._metrics"):
         assert attribute in init, attribute
+
+
+def test_fresh_replay_shapes_entropy_advantages_once(toy_policy_path, tmp_path):
+    trainer, _, rows = run(toy_policy_path, tmp_path, "entropy_adv", steps=4, replay=True, replay_frequency=1,
+                           replay_threshold=0.0,
+                           replay_fresh_logprobs=True, batch_buffer=False, replay_capacity=4.0)
+    assert any(row["uec/replayed"] for row in rows)
+    samples = list(trainer.replay_buffer._samples)
+    assert samples and all(s.token_advantages is not None for s in samples)
+    for sample in samples:  # one shaping: A <= shaped <= 1.5 A for A > 0, A <= shaped <= A / 2 for A < 0
+        low, high = sorted((sample.advantage, sample.advantage + abs(sample.advantage) / 2))
+        assert ((sample.token_advantages >= low - 1e-6) & (sample.token_advantages <= high + 1e-6)).all()

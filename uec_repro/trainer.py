@@ -164,13 +164,14 @@ class UECTrainer(GRPOTrainer):
         def advantages(samples: list[Sample]) -> torch.Tensor:
             return torch.tensor([s.advantage for s in samples], dtype=torch.float32)
 
+        explored_advantages = advantages(explored)
         keep_standard = torch.ones(len(standard), dtype=torch.bool)
         keep_explored = torch.ones(len(explored), dtype=torch.bool)
         if self.args.retention:
             keep_standard = keep_regular(advantages(standard), self.args.regular_threshold)
-            keep_explored = keep_exploration(advantages(explored), self.args.exploration_rule)
+            keep_explored = keep_exploration(explored_advantages, self.args.exploration_rule)
         self._log("uec/regular_kept", float(keep_standard.sum()))
-        positive = advantages(explored) > 0
+        positive = explored_advantages > 0
         self._log("uec/exploration_kept_positive", float((keep_explored & positive).sum()))
         self._log("uec/exploration_kept_negative", float((keep_explored & ~positive).sum()))
         kept = [s for s, k in zip(standard, keep_standard.tolist(), strict=True) if k]
@@ -188,8 +189,8 @@ class UECTrainer(GRPOTrainer):
         due = self.replay_buffer is not None and (self.state.global_step + 1) % self.args.replay_frequency == 0
         replay = self.replay_buffer.draw(self._rng) if due else []
         if self.args.replay_fresh_logprobs:
-            for sample in replay:
-                sample.old_logps = None
+            for sample in replay:  # recomputed from the sample's own advantage, never shaped twice
+                sample.old_logps = sample.token_advantages = None
         self._log("uec/replayed", float(bool(replay)))
         self._log("uec/replay_samples", float(len(replay)))
         return replay
@@ -255,7 +256,7 @@ class UECTrainer(GRPOTrainer):
         if not fresh:
             return
         entropy_adv = self.args.entropy_adv_alpha > 0
-        nll, count = 0.0, 0
+        nll, count, explore_nll, explore_count = 0.0, 0, 0.0, 0
         for start in range(0, len(fresh), self.mini_batch_size):
             chunk = fresh[start : start + self.mini_batch_size]
             batch = self._collate(chunk, with_old_logps=False)
@@ -278,11 +279,12 @@ class UECTrainer(GRPOTrainer):
                     sample.token_advantages = shaped[row, :length].cpu()
             nll -= float((logps * mask).sum())
             count += int(mask.sum())
-            if any(s.exploration for s in chunk):
-                explore_mask = mask * torch.tensor([s.exploration for s in chunk], device=mask.device).unsqueeze(1)
-                self._log("entropy/exploration_sampled_nll",
-                          float(-(logps * explore_mask).sum() / explore_mask.sum().clamp(min=1)))
+            explore_mask = mask * torch.tensor([s.exploration for s in chunk], device=mask.device).unsqueeze(1)
+            explore_nll -= float((logps * explore_mask).sum())
+            explore_count += int(explore_mask.sum())
         self._log("entropy/sampled_nll", nll / max(count, 1))
+        if explore_count:
+            self._log("entropy/exploration_sampled_nll", explore_nll / explore_count)
 
     def _collate(self, samples: list[Sample], with_old_logps: bool = True) -> dict[str, Any]:
         """Pad samples into the batch dict TRL's loss reads (prompts left-padded, completions right-padded)."""
