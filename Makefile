@@ -27,7 +27,7 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: install
-	$(BIN)/ruff check uec_repro tests benchmarks
+	$(BIN)/ruff check uec_repro tests benchmarks notebooks
 
 build-toy: install
 	$(BIN)/uec-repro build-toy

@@ -68,7 +68,7 @@ def test_every_method_trains_every_lora_parameter_and_logs_its_columns(toy_polic
         assert any(row.get(f"baselines/{method}_tokens", 0) > 0 for row in rows)
 
 
-@pytest.mark.parametrize("method", ["grpo", "uec_rl"])
+@pytest.mark.parametrize("method", list(METHODS))
 def test_qlora_runs_train_every_adapter_weight(toy_policy_path, tmp_path, method):
     import bitsandbytes as bnb
 

@@ -1,0 +1,130 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Quickstart: entropy control in RL for reasoning, in ten minutes on a laptop
+#
+# UEC-RL (*Targeted Exploration via Unified Entropy Control*, ACL 2026 Findings) starts from two failure
+# modes of GRPO, the standard RL recipe for reasoning models:
+#
+# * **too little exploration**: when all G answers to a prompt are wrong, the group has no advantage
+#   signal, the prompt teaches nothing, and the policy's entropy collapses;
+# * **unstable training** when one tries to fix that by adding entropy.
+#
+# Its answer: spend extra, hotter rollouts only on the prompts GRPO fails completely (**targeted
+# exploration**), keep only the informative samples (**selective retention**), and pull the entropy back with
+# a **replay** of well-rewarded samples (the **stabiliser**).
+#
+# This tour runs everything on the package's *toy policy*: a ~1 M-parameter model organism that the package
+# builds on this machine (about 3 minutes the first time, then cached). It solves small arithmetic problems
+# with `<think>` reasoning and a `\boxed{}` answer, right about a third of the time, so RL has room to help.
+
+# %% tags=["parameters"]
+policy = "toy"  # the policy to train (see uec_repro.models.POLICIES)
+steps = 12  # training steps of each run
+seed = 0  # seed of everything
+eval_prompts = 100  # held-out problems of the final evaluation
+eval_samples = 8  # samples per problem (Pass@k up to k of this size)
+experiment_dir = "runs"  # the runs go to experiment_dir/quickstart/METHOD
+
+# %%
+from pathlib import Path
+
+from uec_repro.training import RunSettings
+
+common = dict(policy=policy, steps=steps, seed=seed, eval_prompts=eval_prompts, eval_samples=eval_samples,
+              validation_every=4, overwrite=True)
+runs_dir = Path(experiment_dir) / "quickstart"
+runs = {method: RunSettings(method=method, output_dir=str(runs_dir / method), **common)
+        for method in ("base", "grpo", "uec_rl")}
+
+# %% [markdown]
+# ## 1. A task
+# Tasks are `datasets.Dataset`s with a `prompt` (here plain text: the toy policy has no chat template), the
+# reference `answer` and a `difficulty` tier. The built-in `arith` family is generated offline from a seed;
+# the paper's Geometry3K and MATH load from the Hugging Face Hub when you have it.
+
+# %%
+from uec_repro.models import load_policy
+from uec_repro.tasks import load_task
+
+model, tokenizer = load_policy(policy)
+train = load_task("arith", "train", n=4, seed=seed, tokenizer=tokenizer)
+train.to_pandas()[["prompt", "answer", "difficulty"]]
+
+# %% [markdown]
+# ## 2. The reward
+# The reward is answer accuracy only, as in the authors' code: the content of the last `\boxed{}` is compared
+# with the reference (numbers exactly, everything else with math-verify in a sandboxed subprocess).
+
+# %%
+from uec_repro.rewards import accuracy_reward
+
+answer = train[0]["answer"]
+completions = [f"<think>...</think> \\boxed{{{answer}}}", "<think>...</think> \\boxed{7}",
+               f"the answer is {answer}"]
+list(zip(completions, accuracy_reward(completions, answer=[answer] * 3), strict=True))
+
+# %% [markdown]
+# ## 3. What the policy does before training
+# Eight samples for one problem at temperature 1. Some are right, some wrong: that spread is what GRPO's
+# group-relative advantage learns from.
+
+# %%
+from uec_repro.evaluation import sample
+
+for text in sample(model, tokenizer, [train[0]["prompt"]], n=8, seed=seed).completions[0]:
+    print(repr(text))
+
+# %% [markdown]
+# ## 4. Train: GRPO, then UEC-RL
+# Each run writes a run directory: per-step metrics, the final evaluation and the LoRA adapter. `base` is
+# the untrained policy evaluated the same way.
+
+# %%
+from uec_repro.training import run_training
+
+results = {method: run_training(settings) for method, settings in runs.items()}
+{method: {key: round(r["summary"][key], 3) for key in ("pass@1", f"pass@{eval_samples}", "token_entropy")}
+ for method, r in results.items()}
+
+# %% [markdown]
+# ## 5. One plot: reward, entropy and UEC-RL's extra samples per step
+# Watch the entropy: GRPO's tends to fall as it sharpens on what it already solves; UEC-RL's hot rollouts on
+# hard prompts feed it samples the policy found unlikely, which pushes entropy up, and replay pulls it back.
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+
+frames = {m: pd.read_json(runs_dir / m / "metrics.jsonl", lines=True) for m in ("grpo", "uec_rl")}
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+for method, frame in frames.items():
+    axes[0].plot(frame["step"], frame["reward"], marker=".", label=method)
+    axes[1].plot(frame["step"], frame["entropy/sampled_nll"], marker=".", label=method)
+axes[2].bar(frames["uec_rl"]["step"], frames["uec_rl"]["uec/exploration_kept_positive"], label="kept (A > 0)")
+axes[2].bar(frames["uec_rl"]["step"], frames["uec_rl"]["uec/hard_prompts"], alpha=0.4, label="hard prompts")
+for ax, title in zip(axes, ("training reward", "entropy (-log p of sampled tokens)", "UEC-RL exploration"),
+                     strict=True):
+    ax.set(title=title, xlabel="step")
+    ax.legend()
+fig.tight_layout()
+
+# %% [markdown]
+# ## Where next
+# * `01_train`: one run with every knob; `02_ablation`: exploration vs stabiliser; `03_baselines`: UEC-RL
+#   against GRPO, DAPO, KL-Cov, Clip-Cov, Entropy-Adv; `04_passk`: Pass@k curves; `05_paper_figures`: the
+#   paper's figures beside ours; `06_entropy_mechanics`: why entropy moves the way it does.
+# * Batch reruns: `python -m uec_repro.experiments run default` (what `make reproduce` does).

@@ -1,0 +1,109 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · UEC-RL against the paper's baselines
+#
+# Every method runs in the same harness (`UECTrainer`, one config switch per component), on the same
+# policy, task, prompts and seeds, so the only difference between two runs is the method:
+#
+# | method | how it controls entropy |
+# |---|---|
+# | `grpo` | it does not: group-relative advantages, clip, k3 KL to the initial policy |
+# | `dapo` | clip-higher (ε_high = 0.28) lets unlikely tokens grow; drops zero-variance groups (batch buffer) |
+# | `entropy_bonus` | adds an entropy term to the loss (the classic regulariser UEC-RL argues against) |
+# | `kl_cov` | penalises the change of the few tokens with the largest covariance of log-prob and advantage |
+# | `clip_cov` | stops the gradient of a few high-covariance tokens |
+# | `entropy_adv` | adds a capped entropy bonus to each token's advantage |
+# | `uec_rl` | targeted hot rollouts on hard prompts (entropy up) + replay (entropy down) |
+#
+# The covariance methods come from the same observation UEC-RL builds on (see `06_entropy_mechanics`):
+# under policy gradient, entropy changes by about −η·Cov(log π, A).
+
+# %% [markdown]
+# ## Parameters
+# `experiment_dir` is where the runs are (or go): `<experiment_dir>/<method>/seed<k>/`. With
+# `run_missing = False` the notebook only analyses runs that are already there (as `make reproduce` does
+# after the batch runner has trained them).
+
+# %% tags=["parameters"]
+experiment_dir = "runs/baselines"  # runs are read from (and written to) here
+methods = ["base", "grpo", "dapo", "entropy_bonus", "kl_cov", "clip_cov", "entropy_adv", "uec_rl"]  # methods compared
+seeds = [0, 1, 2]  # one run per method and seed; bands are 95% confidence intervals over seeds
+train_parameters = {"steps": 30, "eval_prompts": 200, "eval_samples": 16}  # 01_train settings of every run
+run_missing = True  # train the runs that are not complete yet (False: analyse only)
+jobs = 1  # runs trained in parallel
+figures_dir = ""  # empty: experiment_dir/figures
+
+# %%
+from pathlib import Path
+
+from uec_repro.experiments import GridSpec, run_grid
+from uec_repro.training import training_grid
+
+grid = GridSpec.from_dict(training_grid(experiment_dir, methods, seeds, train_parameters), source="03_baselines")
+out_dir = Path(figures_dir or Path(experiment_dir) / "figures")
+
+# %% [markdown]
+# ## Train what is missing
+# The batch runner executes `01_train` once per (method, seed) with papermill, skips runs that are already
+# complete and restarts interrupted ones. Each run folder holds the executed notebook and a `run.json`
+# manifest (parameters, versions, git commit, hardware, wall time, peak memory).
+
+# %%
+if run_missing:
+    report = run_grid(grid, runs_root=Path(experiment_dir).parent, jobs=jobs)
+    assert report.ok, "some runs failed: see the report above"
+
+# %%
+from uec_repro import figures
+from uec_repro.results import load_runs, summary_table
+
+runs = load_runs(experiment_dir)
+runs.runs[["variant", "seed", "policy", "task", "steps", "wall_seconds"]]
+
+# %% [markdown]
+# ## Entropy over training
+# Two entropy measures: TRL's (entropy of the full next-token distribution, averaged over generated tokens)
+# and the authors' (−log π of the sampled tokens, a Monte-Carlo estimate of the same thing, which their
+# plots use). GRPO's failure mode is the downward drift; a method that controls entropy keeps it in a band.
+
+# %%
+figures.fig_entropy_dynamics(runs, out_dir)
+
+# %% [markdown]
+# ## Reward and validation accuracy
+# Training reward can rise while held-out accuracy does not (EFRame's Fig. 5 shows exactly that gap): the
+# second panel is the one that matters.
+
+# %%
+figures.fig_reward_and_validation(runs, out_dir)
+
+# %% [markdown]
+# ## What it costs
+# UEC-RL generates more (G' extra rollouts per hard prompt) but skips updates while its batch buffer fills;
+# the paper reports 0.79× GRPO's time per step.
+
+# %%
+figures.fig_step_cost(runs, out_dir)
+
+# %% [markdown]
+# ## Final numbers
+# Means over seeds with 95% confidence intervals (Student t). With few seeds and a small policy the
+# intervals are wide: read overlaps as "no evidence of a difference".
+
+# %%
+table = summary_table(runs)
+table

@@ -1,0 +1,230 @@
+"""uec_repro.figures: every figure writes png, pdf and the csv of what it drew, with or without data."""
+
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+from test_results import FULL, PROMPTS, SAMPLES, correct_counts, write_experiment
+
+from uec_repro.config import METHODS
+from uec_repro.figures import (
+    METHOD_COLORS,
+    METHOD_ORDER,
+    fig_entropy_dynamics,
+    fig_geometry3k_bars,
+    fig_sensitivity,
+    fig_step_cost,
+    make_all,
+)
+from uec_repro.results import load_runs, paper_reference
+
+FIGURES = ("grpo_failure_modes", "entropy_dynamics", "reward_and_validation", "passk_curves",
+           "geometry3k_bars", "math_table", "ablation_bars", "sensitivity", "step_cost", "sample_categories")
+EXPECTED_FILES = {f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf", "csv")} | {"summary.csv",
+                                                                                           "summary.md"}
+OURS = "ours (toy, arith)"
+
+
+def pass1_percent(variant: str, seeds) -> float:
+    """Mean over seeds of the pass@1 (%) the synthetic correct counts give."""
+    return sum(100 * sum(correct_counts(variant, s)) / (SAMPLES * PROMPTS) for s in seeds) / len(seeds)
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    runs = load_runs(write_experiment(tmp_path_factory.mktemp("runs") / "default"))
+    out = tmp_path_factory.mktemp("figures")
+    return runs, out, make_all(runs, out)
+
+
+@pytest.fixture(scope="module")
+def base_and_grpo(tmp_path_factory):
+    root = write_experiment(tmp_path_factory.mktemp("runs") / "small", {v: FULL[v] for v in ("base", "grpo")},
+                            incomplete=False)
+    out = tmp_path_factory.mktemp("figures")
+    return load_runs(root), out, make_all(load_runs(root), out)
+
+
+def read(out, name: str) -> pd.DataFrame:
+    return pd.read_csv(out / f"{name}.csv")
+
+
+def test_make_all_writes_the_fixed_set_of_files(full, base_and_grpo):
+    for _, out, paths in (full, base_and_grpo):
+        assert {p.name for p in paths} == EXPECTED_FILES
+        assert {p.name for p in out.iterdir()} == EXPECTED_FILES
+        for name in FIGURES:
+            assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_paper_and_our_values_are_labelled_and_never_share_a_label(full):
+    _, out, _ = full
+    for name in FIGURES:
+        data = read(out, name)
+        assert set(data["source"]) <= {"paper", "ours"}, name
+        assert data.loc[data["source"] == "ours", "label"].eq(OURS).all(), name
+        assert data.loc[data["source"] == "paper", "label"].str.startswith("paper (").all(), name
+
+
+def test_geometry3k_bars_show_the_papers_numbers_beside_ours(full):
+    _, out, _ = full
+    data = read(out, "geometry3k_bars")
+    bars = data[data["metric"] == "pass@1 (%)"]
+    paper = bars[bars["source"] == "paper"].set_index("method")
+    assert paper["value"].to_dict() == {"base": 38.44, "grpo": 50.75, "uec_rl": 55.41}
+    assert set(paper["label"]) == {"paper (Qwen2.5-VL-7B)"}
+    ours = bars[bars["source"] == "ours"].set_index("method")
+    for method in ("base", "grpo", "uec_rl"):
+        assert ours.loc[method, "value"] == pytest.approx(pass1_percent(method, FULL[method][2]))
+    gains = data[data["metric"] == "relative improvement (%)"].set_index("source")["value"]
+    assert gains["paper"] == pytest.approx(100 * ((55.41 - 38.44) / (50.75 - 38.44) - 1))  # 37.9
+    base, grpo, uec = (ours.loc[m, "value"] for m in ("base", "grpo", "uec_rl"))
+    assert gains["ours"] == pytest.approx(100 * ((uec - base) / (grpo - base) - 1))
+    stated = data[data["metric"] == "relative improvement, stated (%)"]
+    assert stated["value"].tolist() == [37.9]
+
+
+def test_geometry3k_bars_read_the_paper_values_from_the_table(full, tmp_path):
+    runs, _, _ = full
+    paper = paper_reference()
+    paper.loc[(paper["method"] == "GRPO") & (paper["dataset"] == "Geometry3K test")
+              & (paper["metric"] == "accuracy (Pass@1)"), "value"] = 45.0
+    png = fig_geometry3k_bars(runs, tmp_path, paper=paper)
+    assert png == tmp_path / "geometry3k_bars.png"
+    assert png._repr_png_() == png.read_bytes()  # a notebook shows the returned path as the image
+    data = read(tmp_path, "geometry3k_bars").query("source == 'paper'").set_index(["metric", "method"])
+    assert data.loc[("pass@1 (%)", "grpo"), "value"] == 45.0
+    expected = 100 * ((55.41 - 38.44) / (45 - 38.44) - 1)
+    assert data.loc[("relative improvement (%)", "uec_rl"), "value"] == pytest.approx(expected)
+
+
+def test_math_table_holds_the_papers_rows_and_ours_apart(full):
+    _, out, _ = full
+    data = read(out, "math_table")
+    paper = data[data["source"] == "paper"]
+    assert set(paper["method"]) == {"grpo", "dapo", "uec_rl"}
+    assert {"AIME24", "MATH", "GSM8K", "MMLU"} <= set(paper["dataset"])
+    assert paper.set_index(["method", "dataset"]).loc[("uec_rl", "AIME24"), "value"] == 28.5
+    assert set(paper["label"]) == {"paper (Qwen2.5-Math-7B)"}
+    ours = data[data["source"] == "ours"].set_index(["method", "metric"])
+    assert set(ours.index.get_level_values("method")) == {"base", "grpo", "uec_rl"}  # sweeps left out
+    assert ours.loc[("grpo", "pass@1 (%)"), "value"] == pytest.approx(pass1_percent("grpo", (0, 1, 2)))
+    assert ours.loc[("grpo", f"pass@{SAMPLES} (%)"), "seeds"] == 3
+    assert ours.loc[("grpo", "pass@1 (%)"), "low"] < ours.loc[("grpo", "pass@1 (%)"), "value"]
+
+
+def test_ablation_bars_mark_the_approximate_paper_values(full):
+    _, out, _ = full
+    data = read(out, "ablation_bars")
+    paper = data[data["source"] == "paper"].set_index("method")
+    assert paper.loc["uec_rl_no_explore", ["value", "approximate"]].tolist() == [50.0, True]
+    assert paper.loc[["uec_rl_no_replay", "uec_rl_no_retention"], "value"].tolist() == [52.0, 51.0]
+    assert paper.loc["uec_rl", ["value", "approximate"]].tolist() == [55.41, False]
+    assert paper.loc["grpo", "value"] == 50.75
+    ours = data[data["source"] == "ours"].set_index("method")
+    assert list(ours.index) == ["uec_rl", "grpo"]
+    assert ours.loc["uec_rl", "value"] == pytest.approx(pass1_percent("uec_rl", (0, 1, 2)))
+
+
+def test_line_figures_draw_the_mean_over_seeds(full):
+    _, out, _ = full
+    entropy = read(out, "entropy_dynamics").set_index(["metric", "method", "step"])
+    assert entropy.loc[("entropy", "grpo", 1), "mean"] == pytest.approx(1.0 - 0.12 + 0.01)  # seeds 0, 1, 2
+    assert entropy.loc[("entropy/sampled_nll", "grpo", 6), "mean"] == pytest.approx(1.1 * (1.0 - 0.72 + 0.01))
+    assert ("entropy", "uec_rl", 2) not in entropy.index  # no update, no entropy logged
+    assert entropy.loc[("completions/mean_length", "uec_rl", 4), "mean"] == 24.0
+    assert set(entropy.index.get_level_values("method")) == {"grpo", "uec_rl"}
+    failure = read(out, "grpo_failure_modes")
+    assert set(failure["metric"]) == {"entropy/sampled_nll", "validation/accuracy"}
+    assert set(failure["method"]) == {"grpo", "uec_rl"}
+    validation = read(out, "reward_and_validation").query("metric == 'validation/accuracy'")
+    assert set(validation["step"]) == {3, 6}
+    grpo_at_6 = validation.set_index(["method", "step"]).loc[("grpo", 6), "mean"]
+    assert grpo_at_6 == pytest.approx(0.4 + 0.12 + 0.01)
+
+
+def test_passk_curves_include_the_base_policy(full):
+    _, out, _ = full
+    data = read(out, "passk_curves")
+    assert list(dict.fromkeys(data["method"])) == ["base", "grpo", "uec_rl"]
+    assert sorted(set(data["k"])) == list(range(1, SAMPLES + 1))
+    base = data.set_index(["method", "k"]).loc[("base", 1), "mean"]
+    assert 100 * base == pytest.approx(pass1_percent("base", (0, 1)))
+
+
+def test_sensitivity_draws_each_sweep_with_the_default_run(full, tmp_path):
+    runs, out, _ = full
+    data = read(out, "sensitivity")
+    temperature = data[data["sweep_param"] == "exploration_temperature"].set_index("value")
+    assert list(temperature.index) == [1.0, 1.2, 1.5]  # 1.2: UECConfig's default, drawn from the unswept run
+    assert temperature["default"].tolist() == [False, True, False]
+    assert 100 * temperature.loc[1.5, "mean"] == pytest.approx(
+        pass1_percent("uec_rl--exploration_temperature=1.5", (0, 1)))
+    assert 100 * temperature.loc[1.2, "mean"] == pytest.approx(pass1_percent("uec_rl", (0, 1, 2)))
+    frequency = data[data["sweep_param"] == "replay_frequency"]
+    assert frequency["value"].tolist() == [2.0, 5.0]
+    # a run's own parameter wins over the config default
+    parameters = [{**p, "exploration_temperature": 1.3} if v == "uec_rl" else p
+                  for v, p in zip(runs.runs["variant"], runs.runs["parameters"], strict=True)]
+    fig_sensitivity(replace(runs, runs=runs.runs.assign(parameters=parameters)), tmp_path)
+    moved = read(tmp_path, "sensitivity").query("sweep_param == 'exploration_temperature' and default")
+    assert moved["value"].tolist() == [1.3]
+
+
+def test_step_cost_is_relative_to_grpo_and_adds_up(full):
+    _, out, _ = full
+    data = read(out, "step_cost")
+    relative = data[data["metric"] == "time per step / GRPO"].set_index(["source", "method"])["value"]
+    grpo_seconds = 1.0 + 0.1 + 0.5 + 0.05  # generation, scoring, update (mean over seeds), other
+    uec_seconds = grpo_seconds + 0.2 / 6  # plus replay at one step in six
+    assert relative[("ours", "uec_rl")] == pytest.approx(uec_seconds / grpo_seconds)
+    assert relative[("paper", "uec_rl")] == 0.79
+    paper_label = data.loc[data["source"] == "paper", "label"].tolist()
+    assert paper_label == ["paper (likely Qwen2.5-VL-7B)"]
+    parts = data[data["metric"].str.startswith("seconds per step: ")]
+    uec = parts[parts["method"] == "uec_rl"].set_index("metric")["value"]
+    assert uec["seconds per step: exploration"] == pytest.approx(0.3)
+    assert uec["seconds per step: standard rollouts"] == pytest.approx(1.1 - 0.3)
+    assert uec["seconds per step: other"] == pytest.approx(0.05)
+    assert uec.sum() == pytest.approx(uec_seconds)
+
+
+def test_sample_categories_cover_uec_rl_only(full):
+    _, out, _ = full
+    data = read(out, "sample_categories")
+    assert set(data["method"]) == {"uec_rl"}
+    counts = data.set_index(["metric", "step"])["mean"]
+    assert counts[("uec/hard_prompts", 1)] == 3.5
+    assert counts[("uec/replay_samples", 5)] == 64.0
+    assert counts[("uec/exploration_kept_positive", 2)] == pytest.approx(4.0)  # 3 + mean seed
+
+
+def test_figures_cope_with_only_base_and_grpo(base_and_grpo):
+    _, out, _ = base_and_grpo
+    assert read(out, "sample_categories").empty
+    assert read(out, "sensitivity").empty
+    geometry = read(out, "geometry3k_bars")
+    assert set(geometry.query("source == 'ours' and metric == 'pass@1 (%)'")["method"]) == {"base", "grpo"}
+    ours_gain = geometry.query("source == 'ours' and metric == 'relative improvement (%)'")["value"]
+    assert ours_gain.isna().all()
+    assert set(read(out, "grpo_failure_modes")["method"]) == {"grpo"}
+    assert set(read(out, "ablation_bars").query("source == 'ours'")["method"]) == {"grpo"}
+
+
+def test_figures_cope_with_missing_columns(full, tmp_path):
+    runs, _, _ = full
+    without = replace(runs, steps=runs.steps.drop(columns=["entropy/sampled_nll", "time/step"]))
+    fig_entropy_dynamics(without, tmp_path)
+    fig_step_cost(without, tmp_path)
+    assert set(read(tmp_path, "entropy_dynamics")["metric"]) == {"entropy", "completions/mean_length"}
+    cost = read(tmp_path, "step_cost")
+    assert cost["source"].tolist() == ["paper"]  # no step times: only the paper's reference line
+
+
+def test_method_order_and_colours_follow_the_registry():
+    assert ("base", *METHODS) == METHOD_ORDER
+    assert set(METHOD_COLORS) == set(METHOD_ORDER)
+    assert len(set(METHOD_COLORS.values())) == len(METHOD_COLORS)
+    uec = {METHOD_COLORS[m] for m in METHOD_ORDER if m.startswith("uec_rl")}
+    assert not uec & {METHOD_COLORS[m] for m in METHOD_ORDER if not m.startswith("uec_rl")}

@@ -1,0 +1,630 @@
+"""The replication's figures, one function per figure, from :func:`uec_repro.results.load_runs` frames.
+
+Each ``fig_<name>(runs, out_dir)`` writes ``<out_dir>/<name>.png``, ``.pdf`` and ``.csv`` (the exact data
+drawn, one row per drawn value with its ``source``, ``label``, mean, 95% interval and number of seeds) and
+returns the ``.png`` path as a :class:`FigureFile`, which a notebook shows as the image. Conventions shared
+by every figure:
+
+* methods in :data:`METHOD_ORDER` with the colours of :data:`METHOD_COLORS` (UEC-RL and its variants in
+  reds and thicker lines, the baselines in cool colours, the untrained ``base`` grey);
+* our values are means over seeds with a 95% Student-t interval (bands or error bars), labelled
+  ``ours (<policy>, <task>)``; sweep variants appear only in the sensitivity figure;
+* the paper's values (``data/paper_results.csv``) are drawn hatched / dashed and labelled
+  ``paper (<model>)``, never in the same series as ours; approximate ones (confidence "low") carry "~";
+* a panel without data says "no data" and every figure is still written, so the set of files is fixed.
+
+Figures use matplotlib's object API (``matplotlib.figure.Figure``): no pyplot state, no display needed, no
+global settings changed, nothing to close.
+
+>>> make_all(load_runs("runs/default"), "figures")
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import fields
+from itertools import cycle
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from .config import METHODS, UECConfig
+from .results import (
+    METHOD_ORDER,
+    Runs,
+    confidence_interval,
+    method_rank,
+    paper_reference,
+    per_step_seconds,
+    summary_table,
+    write_summary,
+)
+from .training import BASE_METHOD
+
+__all__ = [
+    "FigureFile",
+    "METHOD_COLORS",
+    "METHOD_ORDER",
+    "fig_ablation_bars",
+    "fig_entropy_dynamics",
+    "fig_geometry3k_bars",
+    "fig_grpo_failure_modes",
+    "fig_math_table",
+    "fig_passk_curves",
+    "fig_reward_and_validation",
+    "fig_sample_categories",
+    "fig_sensitivity",
+    "fig_step_cost",
+    "make_all",
+]
+
+
+class FigureFile(type(Path())):
+    """The path of a figure's PNG; as the last value of a notebook cell it shows the image."""
+
+    def _repr_png_(self) -> bytes:
+        return self.read_bytes()
+
+
+_BASELINE_PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+_UEC_PALETTE = ("#d62728", "#ff7f0e", "#a50f15", "#fb6a4a", "#e6550d", "#fdae6b")
+
+
+def _is_uec(method: str) -> bool:
+    return method.startswith("uec_rl")
+
+
+def _method_colors() -> dict[str, str]:
+    baselines, uec = cycle(_BASELINE_PALETTE), cycle(_UEC_PALETTE)
+    return {m: "#7f7f7f" if m == BASE_METHOD else next(uec) if _is_uec(m) else next(baselines)
+            for m in METHOD_ORDER}
+
+
+#: One colour per method, fixed by registry order: base grey, baselines cool, UEC-RL variants red/orange.
+METHOD_COLORS: dict[str, str] = _method_colors()
+
+PAPER_HATCH = "///"
+DPI = 110
+LINE_COLUMNS = ["source", "label", "panel", "metric", "method", "step", "mean", "low", "high", "seeds"]
+BAR_COLUMNS = ["source", "label", "method", "metric", "value", "low", "high", "seeds", "approximate"]
+TABLE_COLUMNS = ["source", "label", "method", "dataset", "metric", "value", "low", "high", "seeds"]
+
+#: The paper's method names (csv column ``method``) as registry methods.
+PAPER_METHODS = {
+    "base model (no RL)": BASE_METHOD,
+    "GRPO": "grpo",
+    "DAPO": "dapo",
+    "UEC-RL": "uec_rl",
+    "UEC-RL (=EFRame)": "uec_rl",
+    "UEC-RL full": "uec_rl",
+    "UEC-RL w/o targeted exploration": "uec_rl_no_explore",
+    "UEC-RL w/o replay stabilizer": "uec_rl_no_replay",
+    "UEC-RL w/o selective retention": "uec_rl_no_retention",
+}
+GEOMETRY3K_METHODS = (BASE_METHOD, "grpo", "uec_rl")
+ABLATION_METHODS = ("uec_rl", "uec_rl_no_explore", "uec_rl_no_replay", "uec_rl_no_retention", "grpo")
+SAMPLE_CATEGORIES = {
+    "uec/hard_prompts": "hard prompts",
+    "uec/exploration_kept_positive": "exploration kept, A > 0",
+    "uec/exploration_kept_negative": "exploration kept, A <= 0",
+    "uec/regular_kept": "regular kept",
+    "uec/replay_samples": "replayed",
+}
+STEP_PARTS = ("standard rollouts", "exploration", "update", "replay", "other")
+_PART_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#bbbbbb")
+_CATEGORY_COLORS = ("#000000", "#d62728", "#fdae6b", "#1f77b4", "#2ca02c")
+_UEC_DEFAULTS = {f.name: f.default for f in fields(UECConfig)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------------------
+def fig_grpo_failure_modes(runs: Runs, out_dir: str | Path) -> FigureFile:
+    """UEC-RL Fig. 1 view: GRPO's policy entropy (the authors' measure, mean -log p of the sampled tokens)
+    and validation accuracy vs training step, UEC-RL overlaid when present. The paper's curves were not
+    recovered."""
+    methods = [m for m in ("grpo", "uec_rl") if m in _trained(runs)]
+    fig, axes = _figure(2)
+    records: list[pd.DataFrame] = []
+    _line_panel(axes[0], runs, methods, "entropy/sampled_nll", "(a) policy entropy: collapse?", records)
+    _line_panel(axes[1], runs, methods, "validation/accuracy", "(b) validation accuracy: stable?", records)
+    fig.suptitle(f"GRPO's failure modes -- {_ours_label(runs)}; paper's curves not recovered", fontsize=10)
+    return _save(fig, _frame(records, LINE_COLUMNS), out_dir, "grpo_failure_modes")
+
+
+def fig_entropy_dynamics(runs: Runs, out_dir: str | Path) -> FigureFile:
+    """Entropy vs step for every trained method, both measures (TRL's full-distribution ``entropy`` and the
+    authors' ``entropy/sampled_nll``), and the mean response length vs step."""
+    methods = _trained(runs)
+    fig, axes = _figure(3)
+    records: list[pd.DataFrame] = []
+    _line_panel(axes[0], runs, methods, "entropy", "(a) token entropy, full distribution (TRL)", records)
+    _line_panel(axes[1], runs, methods, "entropy/sampled_nll", "(b) mean -log p of sampled tokens (authors)",
+                records)
+    _line_panel(axes[2], runs, methods, "completions/mean_length", "(c) mean response length (tokens)",
+                records)
+    fig.suptitle(f"Entropy and response length during training -- {_ours_label(runs)}", fontsize=10)
+    return _save(fig, _frame(records, LINE_COLUMNS), out_dir, "entropy_dynamics")
+
+
+def fig_reward_and_validation(runs: Runs, out_dir: str | Path) -> FigureFile:
+    """EFRame Fig. 5 view: mean training reward and validation accuracy vs step for every trained method."""
+    methods = _trained(runs)
+    fig, axes = _figure(2)
+    records: list[pd.DataFrame] = []
+    _line_panel(axes[0], runs, methods, "reward", "(a) training reward (mean over rollouts)", records)
+    _line_panel(axes[1], runs, methods, "validation/accuracy", "(b) validation accuracy", records)
+    fig.suptitle(f"Training reward vs held-out accuracy -- {_ours_label(runs)}", fontsize=10)
+    return _save(fig, _frame(records, LINE_COLUMNS), out_dir, "reward_and_validation")
+
+
+def fig_passk_curves(runs: Runs, out_dir: str | Path) -> FigureFile:
+    """Pass@k vs k (log2 axis) of the final evaluation for every method, the untrained base included."""
+    passk = _unswept(runs.passk)
+    fig, (ax,) = _figure(1, panel_size=(5.5, 3.8))
+    records = []
+    for method in _ordered_methods(passk["method"]):
+        curve = _mean_by(passk[passk["method"] == method], "k", "pass_at_k")
+        _draw_curve(ax, curve, "k", method)
+        records.append(curve.assign(source="ours", label=_ours_label(runs), method=method))
+    if records:
+        ax.set_xscale("log", base=2)
+    _finish(ax, "pass@k of the final evaluation", "k (samples per problem)", "pass@k", bool(records))
+    fig.suptitle(f"Pass@k -- {_ours_label(runs)}; paper's curves not recovered", fontsize=10)
+    columns = ["source", "label", "method", "k", "mean", "low", "high", "seeds"]
+    return _save(fig, _frame(records, columns), out_dir, "passk_curves")
+
+
+def fig_geometry3k_bars(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None = None) -> FigureFile:
+    """Base / GRPO / UEC-RL pass@1 (%): the paper's Geometry3K numbers (hatched) beside ours (solid, 95% CI),
+    with the relative improvement as a ratio of gains over base, (U - B) / (G - B) - 1 (%), computed for both
+    and, for the paper, also the value its abstract states."""
+    paper = paper_reference() if paper is None else paper
+    geometry3k = paper["dataset"] == "Geometry3K test"
+    paper_bars = _paper_bars(paper[geometry3k & paper["table_or_figure"].str.startswith("Geometry3K table")
+                                   & (paper["metric"] == "accuracy (Pass@1)")], GEOMETRY3K_METHODS)
+    ours = _our_pass1_bars(runs, GEOMETRY3K_METHODS)
+    fig, (ax,) = _figure(1, panel_size=(6.5, 4.0))
+    _grouped_bars(ax, GEOMETRY3K_METHODS, paper_bars, ours)
+    improvements = [_bar_row(bars["source"].iloc[0], bars["label"].iloc[0], "uec_rl",
+                             "relative improvement (%)", _relative_improvement(bars))
+                    for bars in (paper_bars, ours) if not bars.empty]
+    improvements += [_bar_row("paper", _paper_label(row.model), "uec_rl", "relative improvement, stated (%)",
+                              row.value)
+                     for row in paper[geometry3k & paper["metric"].str.startswith("relative improvement")]
+                     .itertuples()]
+    if improvements:
+        lines = [f"{r['label']}{', stated' if 'stated' in r['metric'] else ''}: {_percent_text(r['value'])}"
+                 for r in improvements]
+        ax.text(0.02, 0.98, "(U-B)/(G-B) - 1\n" + "\n".join(lines), transform=ax.transAxes, va="top",
+                fontsize=7, bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+    fig.suptitle("Geometry3K view: base, GRPO and UEC-RL pass@1", fontsize=10)
+    data = _frame([paper_bars, ours, pd.DataFrame(improvements)], BAR_COLUMNS)
+    return _save(fig, data, out_dir, "geometry3k_bars")
+
+
+def fig_math_table(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None = None) -> FigureFile:
+    """Two tables: the paper's Qwen2.5-Math-7B accuracies (AIME24, MATH, GSM8K, MMLU, 7-benchmark average)
+    for GRPO, DAPO and UEC-RL, and our pass@1 and pass@k (%, mean [95% CI] over seeds) for every method we
+    ran. The CSV holds both, told apart by ``source`` ("paper" / "ours")."""
+    paper = paper_reference() if paper is None else paper
+    rows = paper[(paper["model"] == "Qwen2.5-Math-7B")
+                 & (paper["table_or_figure"] == "text main table (number unknown)")
+                 & paper["metric"].str.contains("(Pass@1)", regex=False)]
+    paper_table = pd.DataFrame({
+        "source": "paper", "label": rows["model"].map(_paper_label),
+        "method": rows["method"].map(PAPER_METHODS), "dataset": rows["dataset"].map(_short_dataset),
+        "metric": "pass@1 (%)", "value": rows["value"],
+    })
+    ours = _our_passk_table(runs)
+    fig = Figure(figsize=(9, 2.4 + 0.3 * (paper_table["method"].nunique() + ours["method"].nunique())),
+                 layout="constrained")
+    top, bottom = fig.subplots(2, 1)
+    if paper_table.empty:
+        _finish(top, "paper: no rows", None, None, False)
+    else:
+        table = paper_table.pivot_table(index="method", columns="dataset", values="value", sort=False)
+        _draw_table(top, table.map(lambda v: f"{v:g}"), f"{paper_table['label'].iloc[0]}: accuracy (%)")
+    if ours.empty:
+        _finish(bottom, f"{_ours_label(runs)}: no evaluations", None, None, False)
+    else:
+        text = [_interval_text(*values) for values in ours[["value", "low", "high"]].itertuples(index=False)]
+        table = ours.assign(text=text).pivot_table(index="method", columns="metric", values="text",
+                                                   aggfunc="first", sort=False)
+        table["seeds"] = ours.groupby("method", sort=False)["seeds"].max().astype(int).astype(str)
+        _draw_table(bottom, table, f"{_ours_label(runs)}: mean [95% CI] over seeds (%)")
+    return _save(fig, _frame([paper_table, ours], TABLE_COLUMNS), out_dir, "math_table")
+
+
+def fig_ablation_bars(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None = None) -> FigureFile:
+    """Full UEC-RL, its three ablations and GRPO: the paper's Geometry3K accuracies (hatched; "~" marks the
+    approximate, low-confidence ablation values; GRPO from the Geometry3K table) beside our pass@1 (solid,
+    95% CI)."""
+    paper = paper_reference() if paper is None else paper
+    ablation = paper["table_or_figure"].str.startswith("ablation")
+    grpo = ((paper["dataset"] == "Geometry3K test")
+            & paper["table_or_figure"].str.startswith("Geometry3K table")
+            & (paper["metric"] == "accuracy (Pass@1)") & (paper["method"] == "GRPO"))
+    paper_bars = _paper_bars(paper[ablation | grpo], ABLATION_METHODS)
+    ours = _our_pass1_bars(runs, ABLATION_METHODS)
+    fig, (ax,) = _figure(1, panel_size=(8.0, 4.0))
+    _grouped_bars(ax, ABLATION_METHODS, paper_bars, ours)
+    fig.suptitle("Ablation: UEC-RL without each component (paper: Geometry3K)", fontsize=10)
+    return _save(fig, _frame([paper_bars, ours], BAR_COLUMNS), out_dir, "ablation_bars")
+
+
+def fig_sensitivity(runs: Runs, out_dir: str | Path) -> FigureFile:
+    """Final pass@1 (95% CI over seeds) vs the swept value, one panel per swept parameter, one line per
+    swept method; the method's unswept run is drawn (star) at its default value: the run's override or
+    parameter, else the method's registry override, else the ``UECConfig`` default. The paper gives no
+    numbers for this."""
+    pass1 = runs.passk[runs.passk["k"] == 1]
+    swept = pass1[pass1["sweep_param"].notna()]
+    swept = swept.assign(value=pd.to_numeric(swept["sweep_value"], errors="coerce")).dropna(subset=["value"])
+    params = list(dict.fromkeys(swept["sweep_param"]))
+    fig, axes = _figure(max(len(params), 1))
+    records = []
+    for ax, param in zip(axes, params, strict=False):
+        for method in _ordered_methods(swept.loc[swept["sweep_param"] == param, "method"]):
+            rows = swept[(swept["sweep_param"] == param) & (swept["method"] == method)]
+            points = _mean_by(rows, "value", "pass_at_k").assign(default=False)
+            default, unswept = _default_value(runs, method, param), pass1[pass1["variant"] == method]
+            if not unswept.empty and not math.isnan(default):
+                at_default = _mean_by(unswept.assign(value=default), "value", "pass_at_k")
+                points = pd.concat([points, at_default.assign(default=True)])
+                points = points.sort_values("value", kind="stable")
+            _draw_curve(ax, points, "value", method, errorbars=True)
+            marked = points[points["default"]]
+            ax.plot(marked["value"], marked["mean"], "*", markersize=14, color=_color(method),
+                    label=f"{method} (unswept, default {param})")
+            records.append(points.assign(source="ours", label=_ours_label(runs), sweep_param=param,
+                                         method=method))
+        _finish(ax, param, f"{param} (swept value)", "final pass@1", True)
+    if not params:
+        _finish(axes[0], "no sweep variants", "swept value", "final pass@1", False)
+    fig.suptitle(f"Sensitivity -- {_ours_label(runs)}; paper: no numbers recovered", fontsize=10)
+    columns = ["source", "label", "sweep_param", "method", "value", "default", "mean", "low", "high", "seeds"]
+    return _save(fig, _frame(records, columns), out_dir, "sensitivity")
+
+
+def fig_step_cost(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None = None) -> FigureFile:
+    """(a) Wall time per training step of each method relative to GRPO's mean over seeds (validation excluded;
+    95% CI over the method's seeds), with the paper's UEC-RL 0.79x as a dashed line labelled as the paper's;
+    (b) where a step's time goes, stacked, mean over seeds: standard rollouts, exploration, update, replay,
+    other.
+
+    The trainer's generation and scoring timers also count the exploration rollouts, which
+    ``time/exploration`` contains, so standard rollouts = generation + scoring - exploration; the parts add
+    up to the step time."""
+    paper = paper_reference() if paper is None else paper
+    steps = _unswept(runs.steps)
+    timed = _step_parts(steps).assign(total=per_step_seconds(steps), method=steps["method"],
+                                      seed=steps["seed"])
+    per_run = timed.groupby(["method", "seed"], sort=False).mean().dropna(subset=["total"]).reset_index()
+    methods = _ordered_methods(per_run["method"])
+    grpo_seconds = per_run.loc[per_run["method"] == "grpo", "total"].mean()
+    label = _ours_label(runs)
+    relative = pd.DataFrame([
+        _bar_row("ours", label, m, "time per step / GRPO",
+                 *confidence_interval(per_run.loc[per_run["method"] == m, "total"] / grpo_seconds),
+                 seeds=int((per_run["method"] == m).sum()))
+        for m in methods
+    ], columns=BAR_COLUMNS).dropna(subset=["value"])
+    reference = paper[paper["metric"] == "training time per step relative to GRPO (x)"]
+    reference = pd.DataFrame([
+        _bar_row("paper", _paper_label(row.model), PAPER_METHODS.get(row.method, row.method),
+                 "time per step / GRPO", row.value)
+        for row in reference.itertuples()
+    ], columns=BAR_COLUMNS)
+    fig, (left, right) = _figure(2, panel_size=(5.2, 3.8))
+    for position, row in enumerate(relative.itertuples()):
+        left.bar(position, row.value, color=_color(row.method),
+                 yerr=[[row.value - row.low], [row.high - row.value]], capsize=3)
+    for row in reference.itertuples():
+        left.axhline(row.value, color=_color(row.method), linestyle="--", label=f"{row.label}: {row.method} "
+                     f"{row.value:g}x GRPO")
+    left.set_xticks(range(len(relative)), list(relative["method"]), rotation=30, ha="right", fontsize=7)
+    _finish(left, f"(a) time per step / GRPO -- {label}", None, "relative time per step", not relative.empty)
+    parts = per_run.groupby("method", sort=False)[list(STEP_PARTS)].mean().reindex(methods)
+    bottom = pd.Series(0.0, index=parts.index)
+    for part, color in zip(STEP_PARTS, _PART_COLORS, strict=True) if not parts.empty else ():
+        right.bar(range(len(parts)), parts[part], bottom=bottom, color=color, label=part)
+        bottom += parts[part]
+    right.set_xticks(range(len(parts)), list(parts.index), rotation=30, ha="right", fontsize=7)
+    _finish(right, "(b) seconds per step by phase (mean over seeds)", None, "seconds", not parts.empty)
+    fig.suptitle("Cost per training step (in-training validation excluded)", fontsize=10)
+    shares = parts.reset_index().melt(id_vars="method", var_name="metric", value_name="value")
+    shares = shares.assign(source="ours", label=label, metric="seconds per step: " + shares["metric"])
+    return _save(fig, _frame([relative, reference, shares], BAR_COLUMNS), out_dir, "step_cost")
+
+
+def fig_sample_categories(runs: Runs, out_dir: str | Path) -> FigureFile:
+    """For each UEC-RL variant, per training step (mean over seeds, 95% band): hard prompts found, exploration
+    samples kept with positive / non-positive advantage, regular samples kept, replayed samples."""
+    methods = [m for m in _trained(runs) if _is_uec(m)]
+    fig, axes = _figure(max(len(methods), 1))
+    steps = _unswept(runs.steps)
+    records = []
+    for ax, method in zip(axes, methods, strict=False):
+        rows = steps[steps["method"] == method]
+        drawn = False
+        for (column, name), color in zip(SAMPLE_CATEGORIES.items(), _CATEGORY_COLORS, strict=True):
+            curve = _mean_by(rows, "step", column) if column in rows else pd.DataFrame()
+            if curve.empty:
+                continue
+            ax.plot(curve["step"], curve["mean"], color=color, marker=".", markersize=4, label=name)
+            ax.fill_between(curve["step"], curve["low"], curve["high"], color=color, alpha=0.15, linewidth=0)
+            records.append(curve.assign(source="ours", label=_ours_label(runs), panel=method, metric=column,
+                                        method=method))
+            drawn = True
+        _finish(ax, method, "training step", "prompts (hard) or samples per step", drawn)
+    if not methods:
+        _finish(axes[0], "no UEC-RL runs", "training step", "count per step", False)
+    fig.suptitle(f"Where UEC-RL's training samples come from -- {_ours_label(runs)}", fontsize=10)
+    return _save(fig, _frame(records, LINE_COLUMNS), out_dir, "sample_categories")
+
+
+def make_all(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None = None) -> list[Path]:
+    """Every figure (png, pdf, csv) and the summary table (``summary.csv``, ``summary.md``) into ``out_dir``;
+    returns the paths written (the same set whatever data there is)."""
+    paper = paper_reference() if paper is None else paper
+    drawn = [
+        fig_grpo_failure_modes(runs, out_dir),
+        fig_entropy_dynamics(runs, out_dir),
+        fig_reward_and_validation(runs, out_dir),
+        fig_passk_curves(runs, out_dir),
+        fig_geometry3k_bars(runs, out_dir, paper=paper),
+        fig_math_table(runs, out_dir, paper=paper),
+        fig_ablation_bars(runs, out_dir, paper=paper),
+        fig_sensitivity(runs, out_dir),
+        fig_step_cost(runs, out_dir, paper=paper),
+        fig_sample_categories(runs, out_dir),
+    ]
+    figures = [Path(png).with_suffix(suffix) for png in drawn for suffix in (".png", ".pdf", ".csv")]
+    return figures + write_summary(summary_table(runs), out_dir)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Data helpers
+# ---------------------------------------------------------------------------------------------------------
+def _unswept(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the methods' own variants (sweep variants appear only in the sensitivity figure)."""
+    return frame[frame["sweep_param"].isna()]
+
+
+def _ordered_methods(methods: pd.Series) -> list[str]:
+    unique = pd.Series(methods.unique(), dtype=object)
+    return list(unique.iloc[method_rank(unique).argsort(kind="stable")])
+
+
+def _trained(runs: Runs) -> list[str]:
+    return _ordered_methods(_unswept(runs.steps)["method"])
+
+
+def _mean_by(rows: pd.DataFrame, by: str, column: str) -> pd.DataFrame:
+    """Mean and 95% interval of ``column`` over the rows (seeds) sharing each value of ``by``."""
+    values = rows[[by, column]].dropna()
+    stats = [(key, *confidence_interval(group[column]), len(group)) for key, group in values.groupby(by)]
+    return pd.DataFrame(stats, columns=[by, "mean", "low", "high", "seeds"])
+
+
+def _step_parts(steps: pd.DataFrame) -> pd.DataFrame:
+    """Seconds of each step by phase (:data:`STEP_PARTS`); a missing timer counts 0, a missing step time
+    makes "other" NaN."""
+    def timer(name: str) -> pd.Series:
+        return steps[name].fillna(0.0) if name in steps else pd.Series(0.0, index=steps.index)
+
+    parts = pd.DataFrame({
+        "standard rollouts": (timer("time/generation") + timer("time/scoring")
+                              - timer("time/exploration")).clip(lower=0.0),
+        "exploration": timer("time/exploration"),
+        "update": timer("time/update"),
+        "replay": timer("time/replay"),
+    })
+    return parts.assign(other=per_step_seconds(steps) - parts.sum(axis=1))
+
+
+def _default_value(runs: Runs, method: str, param: str) -> float:
+    """The value of ``param`` in ``method``'s unswept runs: their ``overrides`` (which win in RunSettings) or
+    parameter, else the registry's override, else the ``UECConfig`` default; NaN when none is a number."""
+    parameters = list(runs.runs.loc[runs.runs["variant"] == method, "parameters"])
+    candidates = [(p.get("overrides") or {}).get(param) for p in parameters]
+    candidates += [p.get(param) for p in parameters]
+    method_overrides = METHODS[method].overrides if method in METHODS else {}
+    candidates += [method_overrides.get(param), _UEC_DEFAULTS.get(param)]
+    numbers = [c for c in candidates if isinstance(c, int | float) and not isinstance(c, bool)]
+    return float(numbers[0]) if numbers else math.nan
+
+
+def _our_pass1_bars(runs: Runs, methods: tuple[str, ...]) -> pd.DataFrame:
+    pass1 = _unswept(runs.passk)
+    pass1 = pass1[pass1["k"] == 1]
+    rows = []
+    for method in methods:
+        values = 100 * pass1.loc[pass1["method"] == method, "pass_at_k"]
+        if not values.empty:
+            rows.append(_bar_row("ours", _ours_label(runs), method, "pass@1 (%)",
+                                 *confidence_interval(values), seeds=len(values)))
+    return pd.DataFrame(rows, columns=BAR_COLUMNS)
+
+
+def _our_passk_table(runs: Runs) -> pd.DataFrame:
+    """Pass@1 and pass@k for the largest k every run has (%, mean and 95% CI over seeds) per method."""
+    passk = _unswept(runs.passk)
+    rows = []
+    if not passk.empty:
+        k_max = int(passk.groupby(["variant", "seed"])["k"].max().min())
+        dataset = ", ".join(map(str, runs.runs["task"].unique()))
+        for method in _ordered_methods(passk["method"]):
+            for k in sorted({1, k_max}):
+                values = 100 * passk.loc[(passk["method"] == method) & (passk["k"] == k), "pass_at_k"]
+                mean, low, high = confidence_interval(values)
+                rows.append({"source": "ours", "label": _ours_label(runs), "method": method,
+                             "dataset": dataset, "metric": f"pass@{k} (%)", "value": mean, "low": low,
+                             "high": high, "seeds": len(values)})
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def _paper_bars(rows: pd.DataFrame, methods: tuple[str, ...]) -> pd.DataFrame:
+    """The paper's values of ``methods`` (registry names) as bar rows; confidence "low" = approximate."""
+    rows = rows.assign(method=rows["method"].map(PAPER_METHODS))
+    rows = rows[rows["method"].isin(methods)]
+    return pd.DataFrame({
+        "source": "paper", "label": rows["model"].map(_paper_label), "method": rows["method"],
+        "metric": "pass@1 (%)", "value": rows["value"], "low": math.nan, "high": math.nan, "seeds": math.nan,
+        "approximate": rows["confidence"] == "low",
+    }, columns=BAR_COLUMNS)
+
+
+def _bar_row(source: str, label: str, method: str, metric: str, value: float, low: float = math.nan,
+             high: float = math.nan, *, seeds: float = math.nan, approximate: bool = False) -> dict:
+    return {"source": source, "label": label, "method": method, "metric": metric, "value": value, "low": low,
+            "high": high, "seeds": seeds, "approximate": approximate}
+
+
+def _relative_improvement(bars: pd.DataFrame) -> float:
+    """(U - B) / (G - B) - 1 in %, from the bars of base, GRPO and UEC-RL; NaN if one is missing or G = B."""
+    value = bars.set_index("method")["value"]
+    if not set(GEOMETRY3K_METHODS) <= set(value.index):
+        return math.nan
+    base, grpo, uec = (float(value[m]) for m in GEOMETRY3K_METHODS)
+    return 100 * ((uec - base) / (grpo - base) - 1) if grpo != base else math.nan
+
+
+def _frame(records: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    parts = [r for r in records if not r.empty]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True).reindex(columns=columns)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Labels and drawing helpers
+# ---------------------------------------------------------------------------------------------------------
+def _ours_label(runs: Runs) -> str:
+    """``ours (<policy>, <task>)`` for the policies and tasks the runs used."""
+    combos = runs.runs[["policy", "task"]].drop_duplicates()
+    return "ours (" + "; ".join(f"{policy}, {task}" for policy, task in combos.itertuples(index=False)) + ")"
+
+
+def _paper_label(model: str) -> str:
+    """``paper (Qwen2.5-VL-7B)`` from the csv's model column (``-Instruct`` dropped, "likely" kept)."""
+    match = re.search(r"Qwen[\w.]*-(?:[\w.]+-)*?7B", str(model))
+    name = match.group() if match else str(model)
+    return f"paper ({'likely ' if 'likely' in str(model) else ''}{name})"
+
+
+def _short_dataset(name: str) -> str:
+    return "Avg (7 benchmarks)" if name.startswith("Average over 7") else name.split(" (")[0]
+
+
+def _color(method: str) -> str:
+    return METHOD_COLORS.get(method, "black")
+
+
+def _percent_text(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:+.1f}%"
+
+
+def _interval_text(mean: float, low: float, high: float) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    return f"{mean:.1f}" if low == high else f"{mean:.1f} [{low:.1f}, {high:.1f}]"
+
+
+def _figure(panels: int, *, max_columns: int = 3, panel_size: tuple[float, float] = (4.6, 3.4)):
+    """A figure with ``panels`` axes, at most ``max_columns`` per row; returns (figure, list of axes)."""
+    columns = min(panels, max_columns)
+    rows = math.ceil(panels / columns)
+    fig = Figure(figsize=(panel_size[0] * columns, panel_size[1] * rows + 0.4), layout="constrained")
+    axes = list(fig.subplots(rows, columns, squeeze=False).flat)
+    for unused in axes[panels:]:
+        unused.set_axis_off()
+    return fig, axes[:panels]
+
+
+def _draw_curve(ax, curve: pd.DataFrame, x: str, method: str, *, errorbars: bool = False) -> None:
+    """Our mean over seeds with its 95% interval (band, or error bars); UEC-RL variants thicker, on top."""
+    style = {"color": _color(method), "linewidth": 2.4 if _is_uec(method) else 1.4, "label": method,
+             "zorder": 3 if _is_uec(method) else 2}
+    if errorbars:
+        errors = [curve["mean"] - curve["low"], curve["high"] - curve["mean"]]
+        ax.errorbar(curve[x], curve["mean"], yerr=errors, marker="o", markersize=4, capsize=3, **style)
+    else:
+        ax.plot(curve[x], curve["mean"], marker=".", markersize=4, **style)
+        ax.fill_between(curve[x], curve["low"], curve["high"], color=style["color"], alpha=0.2, linewidth=0)
+
+
+def _line_panel(ax, runs: Runs, methods: list[str], column: str, title: str,
+                records: list[pd.DataFrame]) -> None:
+    """``column`` vs training step per method (mean over seeds, 95% band); drawn data go to ``records``."""
+    steps = _unswept(runs.steps)
+    drawn = False
+    for method in methods if column in steps else []:
+        curve = _mean_by(steps[steps["method"] == method], "step", column)
+        if curve.empty:
+            continue
+        _draw_curve(ax, curve, "step", method)
+        records.append(curve.assign(source="ours", label=_ours_label(runs), panel=title, metric=column,
+                                    method=method))
+        drawn = True
+    _finish(ax, title, "training step", column, drawn)
+
+
+def _grouped_bars(ax, methods: tuple[str, ...], paper_bars: pd.DataFrame, ours: pd.DataFrame) -> None:
+    """Per method, the paper's bar (hatched, hollow; "~" when approximate) left of ours (solid, 95% CI)."""
+    width = 0.38
+    for row in paper_bars.itertuples():
+        position = methods.index(row.method) - width / 2
+        ax.bar(position, row.value, width, facecolor="white", edgecolor=_color(row.method), hatch=PAPER_HATCH)
+        ax.text(position, row.value, f"{'~' if row.approximate else ''}{row.value:.1f}", ha="center",
+                va="bottom", fontsize=7)
+    for row in ours.itertuples():
+        position = methods.index(row.method) + width / 2
+        ax.bar(position, row.value, width, color=_color(row.method),
+               yerr=[[row.value - row.low], [row.high - row.value]], capsize=3)
+        ax.text(position, row.high, f"{row.value:.1f}", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(methods)), methods, rotation=15, fontsize=8)
+    ax.margins(y=0.3)  # room for the legend and notes above the bars
+    legend = [Patch(facecolor="white", edgecolor="black", hatch=PAPER_HATCH, label=label)
+              for label in paper_bars["label"].unique()]
+    legend += [Patch(facecolor="#7f7f7f", label=label) for label in ours["label"].unique()]
+    if legend:
+        ax.legend(handles=legend, fontsize=7, loc="upper right")
+    _finish(ax, "", None, "pass@1 (%)", not (paper_bars.empty and ours.empty))
+
+
+def _draw_table(ax, table: pd.DataFrame, title: str) -> None:
+    ax.set_axis_off()
+    drawn = ax.table(cellText=table.to_numpy(), rowLabels=list(table.index), colLabels=list(table.columns),
+                     loc="center")
+    drawn.auto_set_font_size(False)
+    drawn.set_fontsize(8)
+    ax.set_title(title, fontsize=9)
+
+
+def _finish(ax, title: str, xlabel: str | None, ylabel: str | None, drawn: bool) -> None:
+    """Title and labels; "no data" across the axes if nothing was drawn; a legend if something has a label."""
+    ax.set_title(title, fontsize=9)
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=8)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=8)
+    if not drawn:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", fontsize=12,
+                color="grey")
+    if ax.get_legend() is None and ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
+
+
+def _save(fig: Figure, data: pd.DataFrame, out_dir: str | Path, name: str) -> FigureFile:
+    """``<name>.png``, ``.pdf`` and ``.csv`` (the data drawn) into ``out_dir``; returns the png path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / f"{name}.png", dpi=DPI)
+    fig.savefig(out / f"{name}.pdf")
+    data.to_csv(out / f"{name}.csv", index=False)
+    return FigureFile(out / f"{name}.png")

@@ -1,0 +1,242 @@
+"""One training run, as the ``01_train`` notebook and the batch runner do it: load, train, evaluate, write.
+
+>>> settings = RunSettings(method="uec_rl", steps=30, seed=0, output_dir="runs/manual/uec_rl/seed0")
+>>> result = run_training(settings)
+
+:class:`RunSettings` holds the notebook's parameters (plain values, so papermill can inject them) and is
+validated on creation, including the :class:`~uec_repro.config.UECConfig` it builds, so a bad value fails
+before any model is loaded. A run writes into ``output_dir``:
+
+* ``metrics.jsonl``: one row per training step (written by :class:`~uec_repro.trainer.UECTrainer`);
+* ``eval.json``: the final evaluation on held-out test prompts (Pass@k for powers of two up to
+  ``eval_samples``, mean@n, maj@n, hard share, token entropy, and the per-prompt correct counts, from which
+  Pass@k for every k <= n is recomputed later), plus timing and peak memory;
+* ``adapter/``: the trained LoRA adapter (safetensors), unless ``save_adapter`` is off.
+
+Method ``"base"`` trains nothing: it evaluates the initial policy, the reference point of every comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .validation import ParameterError, check_choice, check_float, check_int
+
+__all__ = ["BASE_METHOD", "EVAL_FILE", "RunSettings", "run_training", "training_grid"]
+
+BASE_METHOD = "base"
+EVAL_FILE = "eval.json"
+
+
+@dataclass
+class RunSettings:
+    """Parameters of one run (field help text is the documentation; ``None`` means the method's default)."""
+
+    method: str = field(default="uec_rl", metadata={"help": "A method of uec_repro.config.METHODS, or 'base' (no "
+                                                             "training: evaluate the initial policy)."})
+    policy: str = field(default="toy", metadata={"help": "Policy from the zoo ('toy', 'smollm2-135m'), a local "
+                                                          "folder or a hub id."})
+    task: str = field(default="arith", metadata={"help": "Task of uec_repro.tasks.TASKS (train and test splits)."})
+    seed: int = field(default=0, metadata={"help": "Seed of data order, sampling and adapter initialisation."})
+    steps: int = field(default=30, metadata={"help": "Training steps (one rollout batch each)."})
+    prompts_per_step: int = field(default=8, metadata={"help": "Prompts per step; B0 = prompts x G completions."})
+    num_generations: int = field(default=8, metadata={"help": "G, completions per prompt."})
+    max_completion_length: int = field(default=48, metadata={"help": "Generation budget in tokens."})
+    exploration_generations: int | None = field(default=None, metadata={"help": "G' (None: 4 x G)."})
+    exploration_temperature: float | None = field(default=None, metadata={"help": "t' (None: 1.2)."})
+    replay_capacity: float | None = field(default=None, metadata={"help": "s' as a multiple of B0 (None: 2)."})
+    replay_frequency: int | None = field(default=None, metadata={"help": "f_replay in steps (None: 5)."})
+    learning_rate: float | None = field(default=None, metadata={"help": "AdamW learning rate (None: 2e-4)."})
+    quantization: str = field(default="none", metadata={"help": "'none' (LoRA) or 'nf4' (QLoRA, 4-bit base)."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank (alpha = 2 r)."})
+    overrides: dict[str, Any] = field(default_factory=dict, metadata={"help": "Any other UECConfig field, e.g. "
+                                                                               "{'beta': 0.0}."})
+    validation_prompts: int = field(default=50, metadata={"help": "Test prompts of in-training validation."})
+    validation_every: int = field(default=5, metadata={"help": "Validate every this many steps (0: never)."})
+    eval_prompts: int = field(default=100, metadata={"help": "Test prompts of the final evaluation."})
+    eval_samples: int = field(default=16, metadata={"help": "n, samples per test prompt (Pass@k for k <= n)."})
+    eval_temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the final evaluation."})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: $UEC_REPRO_THREADS, else torch's "
+                                                       "default)."})
+    save_adapter: bool = field(default=True, metadata={"help": "Save the trained LoRA adapter in output_dir/adapter."})
+    overwrite: bool = field(default=False, metadata={"help": "Allow an output_dir that already holds a run."})
+    output_dir: str = field(default="runs/manual/run", metadata={"help": "Where the run's files go."})
+
+    def __post_init__(self) -> None:
+        from .config import METHODS
+        from .models import QUANTIZATIONS
+        from .tasks import TASKS
+
+        check_choice("method", self.method, [BASE_METHOD, *METHODS])
+        check_choice("task", self.task, TASKS)
+        check_choice("quantization", self.quantization, QUANTIZATIONS)
+        if not isinstance(self.policy, str) or not self.policy.strip():
+            raise ParameterError(f"policy={self.policy!r} must be a zoo name, a folder or a hub id")
+        check_int("seed", self.seed, minimum=0)
+        for name in ("steps", "prompts_per_step", "max_completion_length", "lora_r", "eval_prompts", "eval_samples",
+                     "validation_prompts"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("num_generations", self.num_generations, minimum=2)
+        check_int("validation_every", self.validation_every, minimum=0)
+        check_int("threads", self.threads, minimum=0)
+        check_float("eval_temperature", self.eval_temperature, minimum=0.0, min_exclusive=True)
+        for name in ("save_adapter", "overwrite"):
+            if not isinstance(getattr(self, name), bool):
+                raise ParameterError(f"{name}={getattr(self, name)!r} must be True or False")
+        if not isinstance(self.overrides, dict):
+            raise ParameterError(f"overrides={self.overrides!r} must be a dict of UECConfig fields")
+        if not isinstance(self.output_dir, str) or not self.output_dir.strip():
+            raise ParameterError(f"output_dir={self.output_dir!r} must be a folder path")
+        if self.method != BASE_METHOD:
+            self.trainer_config()  # UECConfig checks every field it gets (and names the bad one)
+
+    @classmethod
+    def from_namespace(cls, namespace: dict[str, Any]) -> RunSettings:
+        """Settings from a notebook's variables (``globals()``): every field found there, defaults for the rest."""
+        return cls(**{f.name: namespace[f.name] for f in fields(cls) if f.name in namespace})
+
+    def trainer_config(self):
+        """The :class:`~uec_repro.config.UECConfig` of this run (method overrides, then these settings)."""
+        import torch
+
+        from .config import method_config
+
+        optional = {name: getattr(self, name) for name in (
+            "exploration_generations", "exploration_temperature", "replay_capacity", "replay_frequency",
+            "learning_rate") if getattr(self, name) is not None}
+        return method_config(self.method, **{
+            "output_dir": self.output_dir,
+            "max_steps": self.steps,
+            "per_device_train_batch_size": self.prompts_per_step * self.num_generations,
+            "num_generations": self.num_generations,
+            "max_completion_length": self.max_completion_length,
+            "seed": self.seed,
+            "validation_every": self.validation_every,
+            "use_cpu": not torch.cuda.is_available(),
+            "gradient_checkpointing": False,
+            "save_strategy": "no",
+            "report_to": "none",
+            "disable_tqdm": True,
+            **optional,
+            **self.overrides,
+        })
+
+
+def run_training(settings: RunSettings) -> dict[str, Any]:
+    """Train (unless ``method='base'``), evaluate on held-out test prompts, write the run's files; returns the
+    content of ``eval.json``."""
+    import torch
+    from transformers import PrinterCallback, set_seed
+
+    from .evaluation import evaluate_policy
+    from .models import LoraSettings, cast_trainable_to_fp32, load_policy
+    from .rewards import accuracy_reward
+    from .tasks import load_task
+    from .trainer import METRICS_FILE, UECTrainer
+
+    out = Path(settings.output_dir)
+    if not settings.overwrite and ((out / METRICS_FILE).exists() or (out / EVAL_FILE).exists()):
+        raise ParameterError(f"output_dir={settings.output_dir!r} already holds a run; choose another output_dir "
+                             "or set overwrite=True")
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (out / METRICS_FILE, out / EVAL_FILE):
+        stale.unlink(missing_ok=True)
+    threads = settings.threads or int(os.environ.get("UEC_REPRO_THREADS", "0"))
+    if threads:
+        torch.set_num_threads(threads)
+    set_seed(settings.seed)
+    started = time.perf_counter()
+    model, tokenizer = load_policy(settings.policy, quantization=settings.quantization,
+                                   lora=LoraSettings(r=settings.lora_r, alpha=2 * settings.lora_r))
+    test = load_task(settings.task, "test", n=max(settings.eval_prompts, settings.validation_prompts),
+                     tokenizer=tokenizer)
+    train_seconds = 0.0
+    if settings.method != BASE_METHOD:
+        config = settings.trainer_config()
+        train = load_task(settings.task, "train", n=settings.steps * settings.prompts_per_step, seed=settings.seed,
+                          tokenizer=tokenizer)
+        trainer = UECTrainer(model=model, reward_funcs=[accuracy_reward], args=config, train_dataset=train,
+                             processing_class=tokenizer,
+                             validation_dataset=test.select(range(min(settings.validation_prompts, len(test)))))
+        trainer.remove_callback(PrinterCallback)  # per-step rows go to metrics.jsonl
+        if not torch.cuda.is_available():
+            cast_trainable_to_fp32(trainer.model)  # TRL casts adapters to bf16 on 4-bit bases: slow on CPU
+        train_started = time.perf_counter()
+        trainer.train()
+        train_seconds = time.perf_counter() - train_started
+        model = trainer.model
+        if settings.save_adapter:
+            model.save_pretrained(out / "adapter")
+    ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= settings.eval_samples]
+    evaluation = evaluate_policy(
+        model, tokenizer, test.select(range(min(settings.eval_prompts, len(test)))), n=settings.eval_samples, ks=ks,
+        hard_group_size=min(settings.num_generations, settings.eval_samples), temperature=settings.eval_temperature,
+        max_new_tokens=settings.max_completion_length, seed=settings.seed,
+    )
+    result = {
+        "method": settings.method,
+        "policy": settings.policy,
+        "task": settings.task,
+        "seed": settings.seed,
+        "summary": evaluation.summary,
+        "n": settings.eval_samples,
+        "correct": [p["correct"] for p in evaluation.per_prompt],
+        "difficulty": [p["difficulty"] for p in evaluation.per_prompt],
+        "train_seconds": train_seconds,
+        "seconds_per_step": train_seconds / settings.steps if train_seconds else None,
+        "total_seconds": time.perf_counter() - started,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "settings": asdict(settings),
+    }
+    (out / EVAL_FILE).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def training_grid(
+    experiment_dir: str,
+    methods: list[str],
+    seeds: list[int],
+    parameters: dict[str, Any],
+    *,
+    sweeps: dict[str, list[Any]] | None = None,
+    sweep_method: str = "uec_rl",
+    sweep_seeds: list[int] | None = None,
+) -> dict[str, Any]:
+    """A grid for :func:`uec_repro.experiments.run_grid` over ``01_train``: ``methods`` x ``seeds``, plus one
+    block per swept setting (``sweep_method`` at each value, over ``sweep_seeds``). Every combination is checked
+    as :class:`RunSettings` here, so a bad method, parameter or value fails before the first run starts."""
+    sweeps = sweeps or {}
+    if not isinstance(parameters, dict):
+        raise ParameterError(f"parameters={parameters!r} must be a dict of RunSettings fields")
+    names = {f.name for f in fields(RunSettings)}
+    reserved = {"method", "seed", "output_dir"} & set(parameters)
+    unknown = sorted(set(parameters) - names) + sorted(set(sweeps) - names)
+    if unknown or reserved:
+        raise ParameterError(f"unknown or reserved run parameter(s) {unknown + sorted(reserved)}; allowed: "
+                             f"{sorted(names - {'method', 'seed', 'output_dir'})}")
+    from .config import METHODS
+
+    if not isinstance(methods, list) or not methods:
+        raise ParameterError(f"methods={methods!r} must be a non-empty list of method names")
+    if not isinstance(seeds, list) or not seeds:
+        raise ParameterError(f"seeds={seeds!r} must be a non-empty list of seeds")
+    for method in methods:
+        check_choice("methods", method, [BASE_METHOD, *METHODS])
+    for seed in [*seeds, *(sweep_seeds or [])]:
+        check_int("seeds", seed, minimum=0)
+    for method in methods:
+        RunSettings(method=method, **parameters)
+    for name, values in sweeps.items():
+        for value in values:
+            RunSettings(method=sweep_method, **{**parameters, name: value})
+    blocks = [{"methods": list(methods), "seeds": list(seeds)}]
+    blocks += [{"methods": [sweep_method], "seeds": list(sweep_seeds or seeds), "sweep": {name: list(values)}}
+               for name, values in sweeps.items()]
+    path = Path(experiment_dir)
+    return {"experiment": path.name, "parameters": dict(parameters), "grid": blocks}
