@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install reproduce test test-fast lint build-toy toy-report clean-cache lab
+.PHONY: install reproduce reference test test-fast lint build-toy toy-report clean-cache lab
 
 install: $(STAMP)
 
@@ -40,3 +40,7 @@ lab: install
 
 clean-cache:
 	rm -rf $${UEC_REPRO_CACHE:-$$HOME/.cache/uec_repro}/policies
+
+# Regenerate the shipped results: the default preset, then its manifests and metrics into data/reference/default.
+reference: reproduce
+	$(BIN)/uec-repro export-reference runs/default
