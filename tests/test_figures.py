@@ -1,6 +1,7 @@
 """uec_repro.figures: every figure writes png, pdf and the csv of what it drew, with or without data."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -228,3 +229,12 @@ def test_method_order_and_colours_follow_the_registry():
     assert len(set(METHOD_COLORS.values())) == len(METHOD_COLORS)
     uec = {METHOD_COLORS[m] for m in METHOD_ORDER if m.startswith("uec_rl")}
     assert not uec & {METHOD_COLORS[m] for m in METHOD_ORDER if not m.startswith("uec_rl")}
+
+
+def test_shipped_figures_are_what_the_shipped_reference_results_make(tmp_path):
+    root = Path(__file__).parents[1]
+    runs = load_runs(root / "data" / "reference" / "default")
+    written = make_all(runs, tmp_path)
+    for path in written:
+        if path.suffix in (".csv", ".md"):
+            assert path.read_text() == (root / "figures" / path.name).read_text(), f"figures/{path.name} is stale"

@@ -54,11 +54,11 @@ def test_two_grpo_steps_change_every_lora_parameter_and_nothing_else(toy_policy_
         assert layers and all(m.weight.quant_type == "nf4" for m in layers)
 
 
-def test_main_job_runs_and_reports(toy_policy_path, tmp_path, capsys):
+def test_grpo_demo_runs_and_reports(toy_policy_path, tmp_path, capsys):
     from uec_repro.cli import main
 
     out = tmp_path / "demo"
-    code = main(["reproduce", "--policy", str(toy_policy_path), "--steps", "2", "--prompts-per-step", "4",
+    code = main(["grpo-demo", "--policy", str(toy_policy_path), "--steps", "2", "--prompts-per-step", "4",
                  "--eval-prompts", "8", "--eval-samples", "4", "--output-dir", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
@@ -70,10 +70,13 @@ def test_main_job_runs_and_reports(toy_policy_path, tmp_path, capsys):
         assert 0 <= summary[phase]["pass@1"] <= summary[phase]["pass@4"] <= 1
 
 
-def test_main_job_rejects_bad_parameters_before_loading(capsys):
+def test_cli_rejects_bad_parameters_before_loading(tmp_path, capsys):
     from uec_repro.cli import main
 
-    assert main(["reproduce", "--task", "poetry"]) == 2
+    assert main(["grpo-demo", "--task", "poetry"]) == 2
     assert "task='poetry'" in capsys.readouterr().err
-    assert main(["reproduce", "--num-generations", "1"]) == 2
+    assert main(["grpo-demo", "--num-generations", "1"]) == 2
     assert "num_generations=1" in capsys.readouterr().err
+    assert main(["reproduce", "--jobs", "0", "--runs-root", str(tmp_path)]) == 2
+    assert "jobs=0" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

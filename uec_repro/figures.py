@@ -356,7 +356,9 @@ def fig_sample_categories(runs: Runs, out_dir: str | Path) -> FigureFile:
             if curve.empty:
                 continue
             ax.plot(curve["step"], curve["mean"], color=color, marker=".", markersize=4, label=name)
-            ax.fill_between(curve["step"], curve["low"], curve["high"], color=color, alpha=0.15, linewidth=0)
+            # counts cannot be negative: the band is drawn from 0 (the CSV keeps the interval as computed)
+            ax.fill_between(curve["step"], curve["low"].clip(lower=0), curve["high"], color=color, alpha=0.15,
+                            linewidth=0)
             records.append(curve.assign(source="ours", label=_ours_label(runs), panel=method, metric=column,
                                         method=method))
             drawn = True
@@ -625,6 +627,6 @@ def _save(fig: Figure, data: pd.DataFrame, out_dir: str | Path, name: str) -> Fi
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / f"{name}.png", dpi=DPI)
-    fig.savefig(out / f"{name}.pdf")
+    fig.savefig(out / f"{name}.pdf", metadata={"CreationDate": None})  # same data, same bytes
     data.to_csv(out / f"{name}.csv", index=False)
     return FigureFile(out / f"{name}.png")
