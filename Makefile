@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install reproduce reference test test-fast lint build-toy toy-report clean-cache lab
+.PHONY: install reproduce reference test test-fast lint build-toy toy-report clean-cache lab bench bench-quick stress
 
 install: $(STAMP)
 
@@ -34,6 +34,18 @@ build-toy: install
 
 toy-report: install
 	$(BIN)/python benchmarks/toy_policy.py
+
+# Benchmarks against stock TRL, UEC-RL's step cost, QLoRA memory, scaling (benchmarks/results/REPORT.md).
+bench: install
+	$(BIN)/python -m benchmarks.run --mode full
+
+# The same in quick mode (a few minutes each), into benchmarks/results/quick so the full results stay.
+bench-quick: install
+	$(BIN)/python -m benchmarks.run --mode quick --out benchmarks/results/quick
+
+# Kill-and-resume loop: 20 random kill points (SIGKILL/SIGTERM) over chained resumes, vs an uninterrupted run.
+stress: install
+	$(BIN)/python -m uec_repro.stress --kills 20 --out benchmarks/results/stress.json
 
 lab: install
 	$(BIN)/jupyter lab

@@ -64,7 +64,8 @@ eval_samples = 16  # n, samples per prompt: Pass@k up to k of n
 eval_temperature = 1.0  # sampling temperature of the final evaluation
 threads = 0  # torch CPU threads (0: $UEC_REPRO_THREADS or torch's default)
 save_adapter = True  # keep the trained LoRA adapter in output_dir/adapter
-overwrite = False  # allow an output_dir that already holds a run
+checkpoint_every = 10  # save a resumable checkpoint every this many steps (0: never)
+overwrite = False  # start over in an output_dir that already holds a run (unset: an unfinished run resumes)
 output_dir = "runs/manual/uec_rl/seed0"  # where the run's files go
 
 # %%

@@ -9,13 +9,16 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import nbformat
 import psutil
 import pytest
+from filelock import FileLock
 
+from uec_repro import experiments
 from uec_repro.experiments import GridSpec, list_presets, load_grid, main, run_grid
 from uec_repro.validation import ParameterError
 
@@ -39,6 +42,16 @@ if seed == fail_seed:
 '''
 WORK_PARAMETERS = ('method = "base"\nseed = 0\noutput_dir = "."\nsteps = 1\nexploration_temperature = 1.0\n'
                    'delay = 0.0\nfail_seed = -1\nblob_mb = 0')
+RESUMABLE = '''
+from pathlib import Path
+
+progress = Path(output_dir) / "progress.txt"  # what earlier attempts left, like 01_train's checkpoints
+done = progress.read_text().splitlines() if progress.exists() else []
+progress.parent.mkdir(parents=True, exist_ok=True)
+progress.write_text("".join(f"{line}\\n" for line in [*done, f"attempt {len(done) + 1}"]))
+if len(done) < succeed_after:
+    raise RuntimeError(f"attempt {len(done) + 1} fails on purpose")
+'''
 SUMMARY = '''
 from pathlib import Path
 
@@ -58,10 +71,13 @@ def write_notebook(path: Path, parameters: str, body: str, language: str = "pyth
 
 @pytest.fixture
 def notebooks(tmp_path, monkeypatch):
-    """A notebooks folder, used by default: ``work`` (a fake training run), ``summary`` and ``in_r``."""
+    """A notebooks folder, used by default: ``work`` (a fake training run), ``resumable`` (fails until an
+    earlier attempt left enough progress), ``summary`` and ``in_r``."""
     folder = tmp_path / "notebooks"
     folder.mkdir()
     write_notebook(folder / "work.ipynb", WORK_PARAMETERS, WORK)
+    write_notebook(folder / "resumable.ipynb", 'method = "base"\nseed = 0\noutput_dir = "."\nsucceed_after = 1',
+                   RESUMABLE)
     write_notebook(folder / "summary.ipynb", 'title = "runs"\nexperiment_dir = "."', SUMMARY)
     write_notebook(folder / "in_r.ipynb", "x = 1", "print(x)", language="R")
     monkeypatch.setenv("UEC_REPRO_NOTEBOOKS", str(folder))
@@ -280,18 +296,49 @@ def test_a_failed_run_is_reported_others_continue_and_the_exit_code_is_1(noteboo
     assert "grpo seed0: RuntimeError: seed 0 fails on purpose" in out and str(failed / "work.ipynb") in out
 
 
-def test_an_interrupted_run_is_restarted_cleanly_as_attempt_2(notebooks, tmp_path):
+@pytest.mark.parametrize("same_parameters", [True, False], ids=["same parameters", "other parameters"])
+def test_an_interrupted_run_is_rerun_as_attempt_2_in_its_folder_unless_its_parameters_changed(
+        notebooks, tmp_path, same_parameters):
     spec = GridSpec.from_dict(grid())
     (cell,) = spec.cells(tmp_path / "runs")
     cell.folder.mkdir(parents=True)
-    (cell.folder / "leftover.txt").write_text("from attempt 1")
-    (cell.folder / "run.json").write_text(json.dumps({"status": "running", "attempt": 1}))
+    (cell.folder / "checkpoint.txt").write_text("from attempt 1")
+    (cell.folder / "work.ipynb").write_text("half-written")
+    parameters = cell.parameters if same_parameters else {**cell.parameters, "steps": 9}
+    (cell.folder / "run.json").write_text(json.dumps({"status": "running", "attempt": 1, "notebook": "work",
+                                                      "parameters": parameters}))
     report = run_grid(spec, tmp_path / "runs", progress=False)
     assert report.ok
     record = manifest(cell.folder)
     assert record["status"] == "complete" and record["attempt"] == 2
-    assert not (cell.folder / "leftover.txt").exists()
+    assert record["previous_attempts"] == [{"attempt": 1, "status": "running", "started_at": None,
+                                            "finished_at": None, "wall_seconds": None, "error": None}]
+    assert (cell.folder / "checkpoint.txt").exists() == same_parameters
+    assert nbformat.read(cell.folder / "work.ipynb", as_version=4).cells, "the notebook was executed anew"
     assert executions(tmp_path / "runs" / "exp") == ["grpo 0"]
+
+
+def test_a_failed_run_resumes_from_what_it_wrote_and_restart_starts_from_an_empty_folder(notebooks, tmp_path):
+    spec = GridSpec.from_dict(grid(parameters={},
+                                   grid=[{"notebook": "resumable", "methods": ["grpo"], "seeds": [0]}]))
+    (cell,) = spec.cells(tmp_path / "runs")
+    progress = cell.folder / "progress.txt"
+    assert not run_grid(spec, tmp_path / "runs", progress=False).ok
+    assert manifest(cell.folder)["status"] == "failed"
+    assert progress.read_text() == "attempt 1\n"
+
+    assert run_grid(spec, tmp_path / "runs", progress=False).ok
+    record = manifest(cell.folder)
+    assert record["status"] == "complete" and record["attempt"] == 2
+    assert progress.read_text() == "attempt 1\nattempt 2\n", "attempt 2 found attempt 1's files"
+    (first,) = record["previous_attempts"]
+    assert first["status"] == "failed" and first["error"].endswith("RuntimeError: attempt 1 fails on purpose")
+
+    report = run_grid(spec, tmp_path / "runs", restart=True, progress=False)
+    assert not report.ok, "from an empty folder the first attempt fails again"
+    assert progress.read_text() == "attempt 1\n"
+    record = manifest(cell.folder)
+    assert record["attempt"] == 3 and [a["status"] for a in record["previous_attempts"]] == ["failed", "complete"]
 
 
 def test_stale_runs_are_reported_and_rerun_only_with_restart(notebooks, tmp_path, capsys):
@@ -372,6 +419,96 @@ def test_ctrl_c_stops_the_running_notebook_and_marks_it_interrupted(notebooks, t
     record = manifest(run_dir)
     assert record["status"] == "failed" and record["error"] == "interrupted"
     assert not psutil.pid_exists(kernel) or psutil.Process(kernel).status() == psutil.STATUS_ZOMBIE
+
+
+# ---------------------------------------------------------------- several runners on one runs root
+
+
+def test_a_run_locked_by_another_runner_is_reported_busy_and_left_alone(notebooks, tmp_path, capsys):
+    spec = GridSpec.from_dict(grid(grid=[{"notebook": "work", "methods": ["grpo"], "seeds": [0, 1]}]))
+    locked, free = spec.cells(tmp_path / "runs")
+    locked.folder.mkdir(parents=True)
+    (locked.folder / "run.json").write_text(json.dumps({"status": "running", "attempt": 1}))
+    (locked.folder / "checkpoint.txt").write_text("the other runner's")
+    before = {path.name: path.read_bytes() for path in locked.folder.iterdir()}
+    with FileLock(locked.lock_path):
+        report = run_grid(spec, tmp_path / "runs")
+    assert [(o.cell.label, o.status) for o in report.outcomes] == [("grpo seed0", "busy"),
+                                                                   ("grpo seed1", "complete")]
+    assert report.ok
+    assert {path.name: path.read_bytes() for path in locked.folder.iterdir()} == before
+    assert executions(tmp_path / "runs" / "exp") == ["grpo 1"]
+    out = capsys.readouterr().out
+    assert "grpo seed0: busy (another runner is executing it)" in out and "1 complete" in out and "1 busy" in out
+    assert run_grid(spec, tmp_path / "runs", progress=False).ok, "once released, the run is executed"
+    assert sorted(executions(tmp_path / "runs" / "exp")) == ["grpo 0", "grpo 1"]
+
+
+def test_summary_notebooks_wait_for_the_runs_another_runner_holds(notebooks, tmp_path):
+    spec = GridSpec.from_dict(grid(notebook=[{"name": "summary", "parameters": {"title": "t"}}]))
+    (cell,) = spec.cells(tmp_path / "runs")
+    cell.lock_path.parent.mkdir(parents=True)
+    lock = FileLock(cell.lock_path, thread_local=False)
+    lock.acquire()
+    released = []
+
+    def release() -> None:  # the other runner finishes its run after 3 s
+        lock.release()
+        released.append(time.time())
+
+    releaser = threading.Timer(3.0, release)
+    releaser.start()
+    try:
+        report = run_grid(spec, tmp_path / "runs", progress=False)
+    finally:
+        releaser.join()
+    assert [o.status for o in report.outcomes] == ["busy", "complete"]
+    assert (tmp_path / "runs" / "exp" / "summary.txt").stat().st_mtime > released[0]
+
+
+def test_two_runners_on_one_runs_root_execute_each_run_once(notebooks, tmp_path):
+    path = write_toml(tmp_path / "g.toml", """
+        experiment = "exp"
+        [[grid]]
+        notebook = "work"
+        methods = ["grpo"]
+        seeds = [0, 1, 2, 3]
+    """)
+    command = [sys.executable, "-m", "uec_repro.experiments", "run", str(path), "--runs-root",
+               str(tmp_path / "runs")]
+    runners = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outputs = [runner.communicate(timeout=300)[0] for runner in runners]
+    assert [runner.returncode for runner in runners] == [0, 0], outputs
+    experiment = tmp_path / "runs" / "exp"
+    assert sorted(executions(experiment)) == [f"grpo {k}" for k in range(4)], "every run executed exactly once"
+    for run_dir in sorted(experiment.glob("*/seed*/")):
+        record = manifest(run_dir)  # one whole JSON document: never two runners' writes mixed
+        assert record["status"] == "complete" and record["attempt"] == 1 and record["previous_attempts"] == []
+        assert record["parameters"]["output_dir"] == str(run_dir.resolve())
+    completed = [int(re.search(r"(\d+) complete", out).group(1)) for out in outputs]
+    assert sum(completed) == 4, outputs
+
+
+@pytest.mark.parametrize("failures, status", [(1, "complete"), (3, "failed")])
+def test_a_kernel_that_never_started_is_started_again(notebooks, tmp_path, monkeypatch, failures, status):
+    """Kernels started at once by several papermill processes can lose jupyter_client's port race; no cell ran,
+    so the runner starts the execution again (at most twice) instead of failing the run."""
+    real_wait_for, calls = experiments.wait_for, []
+
+    def losing_the_port_race(command, log_path, context):
+        calls.append(command)
+        if len(calls) <= failures:
+            log_path.write_text("RuntimeError: Kernel didn't respond in 60 seconds\n")
+            return 1, 1024, False
+        return real_wait_for(command, log_path, context)
+
+    monkeypatch.setattr(experiments, "wait_for", losing_the_port_race)
+    report = run_grid(GridSpec.from_dict(grid()), tmp_path / "runs", progress=False)
+    assert [o.status for o in report.outcomes] == [status]
+    record = manifest(tmp_path / "runs" / "exp" / "grpo" / "seed0")
+    assert len(calls) == min(failures + 1, 3) and record["kernel_start_retries"] == min(failures, 2)
+    assert executions(tmp_path / "runs" / "exp") == (["grpo 0"] if status == "complete" else [])
 
 
 # ---------------------------------------------------------------- command line

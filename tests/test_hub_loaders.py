@@ -120,7 +120,7 @@ def load_quiet(*args, **kwargs):
 # local copies
 # --------------------------------------------------------------------------------------------------
 def test_geometry3k_rows(hub_copies):
-    with pytest.warns(MalformedRowsWarning, match=r"skipped 2 malformed row.*geometry3k-test-00003, geometry3k-test-00004"):
+    with pytest.warns(MalformedRowsWarning, match=r"skipped 2 malformed row.*geometry3k-test-00003 \(no image\), geometry3k-test-00004 \(missing or empty answer\)"):
         rows = load_hub_rows("geometry3k", "test", data_path=hub_copies["geometry3k"])
     assert [r["id"] for r in rows] == ["geometry3k-test-00000", "geometry3k-test-00001", "geometry3k-test-00002"]
     assert [r["answer"] for r in rows] == ["8\\sqrt{2}", "12.5", "\\frac{40}{3}"]

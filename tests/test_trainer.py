@@ -1,4 +1,4 @@
-"""UECTrainer on the toy policy: every method trains, UEC-RL's components are visible in the metrics, runs repeat."""
+"""UECTrainer on the toy policy: every method trains, UEC-RL's components are visible in the metrics."""
 
 import inspect
 import json
@@ -117,15 +117,6 @@ def test_without_retention_every_sample_is_kept(toy_policy_path, tmp_path):
         assert row["uec/update_samples"] == 16 + row["uec/exploration_generated"]
 
 
-def test_same_seed_same_metrics(toy_policy_path, tmp_path):
-    def numbers(rows):
-        return [{k: v for k, v in row.items() if not k.startswith(("time/", "memory/"))} for row in rows]
-
-    _, _, first = run(toy_policy_path, tmp_path / "a", "uec_rl", steps=3, batch_buffer=False)
-    _, _, second = run(toy_policy_path, tmp_path / "b", "uec_rl", steps=3, batch_buffer=False)
-    assert numbers(first) == numbers(second)
-
-
 def test_trainer_needs_a_uec_config(toy_policy_path):
     from trl import GRPOConfig
 
@@ -146,6 +137,9 @@ def test_the_trl_hooks_we_wrap_are_still_there():
         "_get_per_token_logps_and_entropies": ["self", "model", "input_ids", "attention_mask", "logits_to_keep"],
         "training_step": ["self", "model", "inputs", "num_items_in_batch"],
         "log": ["self", "logs", "start_time"],
+        "train": ["self", "resume_from_checkpoint"],
+        "_save_checkpoint": ["self", "model", "trial"],
+        "_get_output_dir": ["self", "trial"],
     }
     for name, parameters in hooks.items():
         signature = list(inspect.signature(getattr(trl.GRPOTrainer, name)).parameters)

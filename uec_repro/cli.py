@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .validation import ParameterError
+from .validation import ParameterError, check_writable_dir
 
 REFERENCE_FILES = ("run.json", "metrics.jsonl", "eval.json")
 
@@ -60,9 +60,12 @@ def main(argv: list[str] | None = None) -> int:
             from .grpo_demo import format_summary, run_grpo_demo
 
             options = {f.name: getattr(args, f.name) for f in dataclasses.fields(GRPODemoConfig)}
-            print(format_summary(run_grpo_demo(GRPODemoConfig(**options))))
+            config = GRPODemoConfig(**options)
+            check_writable_dir("--output-dir", config.output_dir)
+            print(format_summary(run_grpo_demo(config)))
         elif args.command == "export-reference":
             destination = args.to or Path("data/reference") / args.experiment_dir.name
+            check_writable_dir("--to", destination)
             count = export_reference(args.experiment_dir, destination)
             print(f"copied {count} runs to {destination}")
         else:

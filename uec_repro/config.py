@@ -177,6 +177,18 @@ class UECConfig(GRPOConfig):
     bf16: bool | None = field(
         default=None, metadata={"help": "None: bf16 on CUDA, fp32 elsewhere (bf16 is several times slower on CPU)."}
     )
+    # ---- faults and resources ----
+    nonfinite_patience: int = field(
+        default=3,
+        metadata={"help": "A step whose rewards, advantages, loss or gradients are NaN/inf makes no update (counted "
+                  "in faults/skipped_step); after this many such steps in a row the run stops with NonFiniteError "
+                  "(0: stop at the first). A checkpoint is never written from non-finite weights."},
+    )
+    min_free_disk_mb: float = field(
+        default=64.0,
+        metadata={"help": "Free disk space (MB), on top of the size of one checkpoint, required before a checkpoint "
+                  "is written; when short the run stops with InsufficientDiskError and keeps what it has."},
+    )
 
     def __post_init__(self) -> None:
         self.validate_uec_fields()
@@ -204,15 +216,35 @@ class UECConfig(GRPOConfig):
         check_float("kl_cov_ratio", self.kl_cov_ratio, minimum=0.0, maximum=1.0)
         check_float("kl_cov_coef", self.kl_cov_coef, minimum=0.0)
         check_float("clip_cov_ratio", self.clip_cov_ratio, minimum=0.0, maximum=1.0)
-        low, high = self.clip_cov_bounds
-        if not low < high:
-            raise ParameterError(f"clip_cov_bounds={self.clip_cov_bounds!r} must be (low, high) with low < high")
+        bounds = self.clip_cov_bounds
+        if (not isinstance(bounds, tuple | list) or len(bounds) != 2
+                or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
+                or not bounds[0] < bounds[1]):
+            raise ParameterError(f"clip_cov_bounds={bounds!r} must be two numbers (low, high) with low < high")
         check_float("entropy_adv_alpha", self.entropy_adv_alpha, minimum=0.0)
         check_float("entropy_adv_kappa", self.entropy_adv_kappa, minimum=1.0, min_exclusive=True)
         check_int("validation_every", self.validation_every, minimum=0)
         check_float("validation_temperature", self.validation_temperature, minimum=0.0, min_exclusive=True)
         check_float("beta", self.beta, minimum=0.0)
+        check_float("learning_rate", self.learning_rate, minimum=0.0, min_exclusive=True)
+        check_float("temperature", self.temperature, minimum=0.0, min_exclusive=True)
+        check_float("top_p", self.top_p, minimum=0.0, maximum=1.0, min_exclusive=True)
         check_int("updates_per_batch", self.updates_per_batch, minimum=1)
+        check_int("nonfinite_patience", self.nonfinite_patience, minimum=0)
+        check_float("min_free_disk_mb", self.min_free_disk_mb, minimum=0.0)
+        group = check_int("num_generations", self.num_generations, minimum=2)
+        size = check_int("per_device_train_batch_size", self.per_device_train_batch_size, minimum=1)
+        if size % group:
+            nearest = " or ".join(str(m) for m in (size // group * group, (size // group + 1) * group) if m)
+            raise ParameterError(
+                f"per_device_train_batch_size={size} is not allowed with num_generations={group}: a batch holds "
+                f"whole groups of {group} completions, so use a multiple of {group} (e.g. {nearest})"
+            )
+        if self.generation_batch_size not in (None, size):
+            raise ParameterError(
+                f"generation_batch_size={self.generation_batch_size!r} is not allowed: UECTrainer generates one "
+                f"batch of per_device_train_batch_size={size} completions per step; use None or {size}"
+            )
         for name in ("steps_per_generation", "gradient_accumulation_steps", "num_iterations"):
             if getattr(self, name) not in (None, 1):
                 raise ParameterError(

@@ -7,17 +7,22 @@ How a completion is scored (the authors' code: reward = accuracy of the last ``\
 
 1. :func:`extract_boxed` takes the content of the *last* ``\\boxed{...}`` (or ``\\fbox{...}``), nested braces
    allowed. No box, or a last box left unclosed (a truncated completion), scores 0.
+   An answer longer than :data:`MAX_ANSWER_CHARS` (either side) is compared as a whitespace-free string only:
+   never cleaned, parsed or handed to math-verify.
 2. Both sides are cleaned by :func:`clean_answer` (``$``, ``\\dfrac``, ``\\left``, ``\\text{}`` units,
    degrees, ``x =``, thousands separators, ``\\%``...). Equal compact strings score 1; two plain numbers
    (integers, decimals, ``a/b``, ``\\frac{a}{b}``) are compared exactly as fractions.
 3. Anything else goes to math-verify (LaTeX extraction only: its plain-expression parser calls sympy's
-   ``parse_expr``, which evaluates Python, so it is never used on model output). math-verify runs in a
-   separate worker process with a hard wall-clock limit per comparison (:data:`MATH_VERIFY_TIMEOUT_S`);
-   a comparison that runs over is scored 0 and the worker is restarted. This works from any thread,
-   unlike math-verify's own ``signal.alarm`` timeout, which only works in the main thread.
+   ``parse_expr``, which evaluates Python, so it is never used on model output; no path here calls ``eval``,
+   ``exec``, ``sympify`` or ``parse_expr`` on completion text). math-verify runs in a separate worker process
+   (:mod:`uec_repro._verify_worker`) with a budget of :data:`MATH_VERIFY_TIMEOUT_S` per comparison, enforced
+   there by ``SIGALRM``; work a signal cannot interrupt is ended by killing the worker when no reply comes
+   :data:`KILL_MARGIN_S` later (a fresh worker is started at once). A comparison over the limit scores 0.
+   This works from any thread, unlike math-verify's own ``signal.alarm`` timeout (main thread only).
 
-Nothing here raises on model output: whatever the completion holds (100 kB of text, unmatched braces,
-huge numbers, unicode) the result is 0.0 or 1.0.
+Nothing here raises on model output or runs code from it: whatever the completion holds (1 MB of text,
+10,000 nested braces, ``10^{10^{10}}``, unicode, Python source) the result is 0.0 or 1.0, within about
+``MATH_VERIFY_TIMEOUT_S + KILL_MARGIN_S`` (2 s) per completion; ``benchmarks/answer_checker_fuzz.py`` measures it.
 """
 
 from __future__ import annotations
@@ -33,8 +38,12 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
+
 __all__ = [
+    "KILL_MARGIN_S",
     "MATH_VERIFY_TIMEOUT_S",
+    "MAX_ANSWER_CHARS",
     "accuracy_reward",
     "answers_match",
     "clean_answer",
@@ -43,9 +52,10 @@ __all__ = [
     "format_reward",
 ]
 
-MATH_VERIFY_TIMEOUT_S = 5.0  # hard limit for one math-verify comparison (parse both sides + verify)
+MATH_VERIFY_TIMEOUT_S = 1.5  # budget of one math-verify comparison (parse both sides + verify), in the worker
+KILL_MARGIN_S = 0.5  # no reply this long after the budget: the worker is stuck in C code and is killed
 WORKER_START_TIMEOUT_S = 60.0  # importing math-verify and sympy in a fresh worker
-MAX_ANSWER_CHARS = 1_000  # longer boxed answers are compared as strings only, never parsed
+MAX_ANSWER_CHARS = 1_000  # longer answers are compared as whitespace-free strings only, never cleaned or parsed
 _MAX_NUMBER_CHARS = 60  # longer digit strings are not turned into numbers (no huge-integer arithmetic)
 
 
@@ -59,7 +69,7 @@ def completion_text(completion: Any) -> str:
     if isinstance(completion, list | tuple) and completion:
         content = completion[-1].get("content", "") if isinstance(completion[-1], dict) else completion[-1]
         if isinstance(content, list):  # multimodal content parts
-            return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+            return "".join(part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str))
         return content if isinstance(content, str) else ""
     return ""
 
@@ -77,16 +87,12 @@ def extract_boxed(text: str) -> str | None:
     start = max(text.rfind(opener) + len(opener) if opener in text else -1 for opener in _BOX_OPENERS)
     if start < 0:
         return None
-    depth = 1
-    for position in range(start, len(text)):
-        char = text[position]
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:position].strip()
-    return None
+    # brace depth after each character, vectorised (a Python loop takes ~1 s on 1 MB of braces); UTF-32 keeps
+    # one code unit per character, so array positions are string positions
+    codes = np.frombuffer(text[start:].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    depth = 1 + np.cumsum((codes == ord("{")).astype(np.int32) - (codes == ord("}")))
+    closing = np.flatnonzero(depth == 0)
+    return text[start:start + int(closing[0])].strip() if closing.size else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -96,7 +102,9 @@ _UNITS = (
     "cm|mm|km|m|meters?|centimeters?|millimeters?|kilometers?|in|inch|inches|ft|feet|foot|yd|yards?|miles?|"
     "units?|sq|square|cubic|degrees?|deg|radians?|rad|dollars?|cents?|hours?|minutes?|seconds?|days?|weeks?|years?"
 )
-_TRAILING_UNIT = re.compile(rf"(?<=[\d}}.)])\s*(?:(?:{_UNITS})\b\s*(?:\^\s*\{{?[23]\}}?|[23²³])?\s*)+$")
+# One way to match each unit run: the exponent's leading space belongs to the exponent (two adjacent ``\s*``
+# made "1 cm cm cm ... x" backtrack exponentially: 7 s for 22 units).
+_TRAILING_UNIT = re.compile(rf"(?<=[\d}}.)])\s*(?:(?:{_UNITS})\b(?:\s*(?:\^\s*\{{?[23]\}}?|[23²³]))?\s*)+$")
 _TEXT_COMMAND = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree|°")
 _ASSIGNMENT = re.compile(r"^\s*\\?[A-Za-z]+(?:_\{?\w+\}?)?\s*=\s*(?=[^=]*$)")
@@ -156,6 +164,8 @@ def answers_match(prediction: str, gold: str) -> bool:
     try:
         if not isinstance(prediction, str) or not isinstance(gold, str):
             return False
+        if len(prediction) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
+            return bool(_compact(prediction)) and _compact(prediction) == _compact(gold)
         predicted, expected = clean_answer(prediction), clean_answer(gold)
         if not predicted or not expected:
             return False
@@ -164,8 +174,6 @@ def answers_match(prediction: str, gold: str) -> bool:
         predicted_value, expected_value = _as_number(_compact(predicted)), _as_number(_compact(expected))
         if predicted_value is not None and expected_value is not None:
             return predicted_value == expected_value
-        if len(predicted) > MAX_ANSWER_CHARS or len(expected) > MAX_ANSWER_CHARS:
-            return False
         return _VERIFIER.verify(expected, predicted)
     except Exception:  # model output must never crash a training step
         return False
@@ -178,23 +186,28 @@ class _MathVerifyWorker:
     """One long-lived ``python -m uec_repro._verify_worker`` process per parent process, shared by threads.
 
     Requests and replies are JSON lines over pipes. The worker says ``ready`` once its imports are done
-    (:data:`WORKER_START_TIMEOUT_S`); after that, a reply that does not come within ``timeout_s`` kills it
-    (the comparison scores 0) and the next request starts a fresh one. Started lazily: runs whose answers are
-    all plain numbers never start it. A forked child (e.g. a data-loader worker) starts its own.
+    (:data:`WORKER_START_TIMEOUT_S`). Each comparison has a budget of ``timeout_s``, enforced in the worker (it
+    replies ``t``); when no reply comes within ``timeout_s + kill_margin_s`` the worker is killed (the
+    comparison scores 0) and a fresh one is started at once, loading while the caller moves on. Started lazily:
+    runs whose answers are all plain numbers never start it. A forked child (e.g. a data-loader worker) starts
+    its own.
     """
 
-    def __init__(self, timeout_s: float = MATH_VERIFY_TIMEOUT_S) -> None:
+    def __init__(self, timeout_s: float = MATH_VERIFY_TIMEOUT_S, kill_margin_s: float = KILL_MARGIN_S) -> None:
         self.timeout_s = timeout_s
-        self.timeouts = 0  # comparisons cut off by the hard limit, for diagnostics
+        self.kill_margin_s = kill_margin_s
+        self.timeouts = 0  # comparisons cut off by the time limit (scored 0), for diagnostics
+        self.kills = 0  # of those, the ones the worker could not interrupt itself: it was killed
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._owner_pid = -1
+        self._ready = False
 
     def _running(self) -> subprocess.Popen | None:
         alive = self._process is not None and self._owner_pid == os.getpid() and self._process.poll() is None
         return self._process if alive else None
 
-    def _start(self) -> subprocess.Popen | None:
+    def _spawn(self) -> None:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "uec_repro._verify_worker"],
             stdin=subprocess.PIPE,
@@ -204,8 +217,15 @@ class _MathVerifyWorker:
             env={**os.environ, "OMP_NUM_THREADS": "1"},
         )
         self._owner_pid = os.getpid()
-        if self._reply(WORKER_START_TIMEOUT_S) != "ready":
-            self._stop()
+        self._ready = False
+
+    def _ready_process(self) -> subprocess.Popen | None:
+        if self._running() is None:
+            self._spawn()
+        if not self._ready:
+            self._ready = self._reply(WORKER_START_TIMEOUT_S) == "ready"
+            if not self._ready:  # math-verify cannot be imported: no symbolic comparison
+                self._stop()
         return self._running()
 
     def _stop(self) -> None:
@@ -215,23 +235,27 @@ class _MathVerifyWorker:
         self._process = None
 
     def _reply(self, timeout_s: float) -> str | None:
+        """The next line from the worker ("" when it died), or None when none came within ``timeout_s``."""
         ready, _, _ = select.select([self._process.stdout], [], [], timeout_s)
         return self._process.stdout.readline().strip() if ready else None
 
     def verify(self, gold: str, prediction: str) -> bool:
         with self._lock:
             try:
-                process = self._running() or self._start()
-                if process is None:  # math-verify cannot be imported: no symbolic comparison
+                process = self._ready_process()
+                if process is None:
                     return False
-                process.stdin.write(json.dumps([gold, prediction]) + "\n")
+                process.stdin.write(json.dumps([gold, prediction, self.timeout_s]) + "\n")
                 process.stdin.flush()
-                reply = self._reply(self.timeout_s)
+                reply = self._reply(self.timeout_s + self.kill_margin_s)
             except (OSError, ValueError):
-                reply = None
-            if reply is None:
+                reply = ""
+            if reply in (None, "t"):
                 self.timeouts += 1
+            if reply is None or reply == "":  # stuck past the budget, or died (e.g. the memory limit): replace it
+                self.kills += reply is None
                 self._stop()
+                self._spawn()
             return reply == "1"
 
 

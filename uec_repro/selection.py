@@ -127,6 +127,16 @@ class BatchBuffer:
     def ready(self) -> bool:
         return len(self._samples) >= self.batch_size
 
+    def contents(self) -> list[Any]:
+        """The samples held, oldest first (what a checkpoint saves)."""
+        return list(self._samples)
+
+    def restore(self, samples: list[Any], dropped: int = 0) -> None:
+        """Replace the content with ``samples`` (oldest first), as saved by a checkpoint."""
+        if len(samples) > self.capacity:
+            raise ValueError(f"{len(samples)} samples exceed the capacity {self.capacity}")
+        self._samples, self.dropped = deque(samples), dropped
+
     def pop(self) -> list[Any]:
         count = len(self._samples) // self.batch_size * self.batch_size
         return [self._samples.popleft() for _ in range(count)]
@@ -146,6 +156,16 @@ class ReplayBuffer:
 
     def push(self, samples: Iterable[Any]) -> None:
         self._samples.extend(samples)
+
+    def contents(self) -> list[Any]:
+        """The samples held, oldest first (what a checkpoint saves)."""
+        return list(self._samples)
+
+    def restore(self, samples: list[Any]) -> None:
+        """Replace the content with ``samples`` (oldest first), as saved by a checkpoint."""
+        if len(samples) > self.capacity:
+            raise ValueError(f"{len(samples)} samples exceed the capacity {self.capacity}")
+        self._samples = deque(samples, maxlen=self.capacity)
 
     def draw(self, rng: random.Random) -> list[Any]:
         """The whole buffer when full; else ``floor(len / batch_size) * batch_size`` samples drawn uniformly

@@ -22,7 +22,12 @@ HF's optimizer step finds no gradient and changes nothing (AdamW skips parameter
 Per step, one row of ``metrics.jsonl`` in the output directory (TRL's metrics and those below, grouped by
 prefix): ``uec/`` selection counts and buffer sizes, ``exploration/`` TRL's metrics of the exploration
 rollouts, ``entropy/`` the authors' entropy estimate (mean -log p of the sampled tokens), ``time/`` wall
-time split, ``memory/`` peak RSS (and CUDA), ``validation/`` in-training validation accuracy.
+time split, ``memory/`` peak RSS (and CUDA), ``validation/`` in-training validation accuracy, ``faults/`` steps
+skipped for NaN/inf.
+
+Checkpoints are HF's plus the two buffers and this class's random states (:mod:`uec_repro.checkpoints`), so a
+resumed run continues exactly where the checkpoint left it. A step with non-finite rewards, advantages, loss
+or gradients makes no update; too many in a row stop the run (``nonfinite_patience``).
 
 Single process only for now: hard-prompt detection, filters and buffers act on the local batch.
 """
@@ -33,7 +38,9 @@ import json
 import math
 import random
 import resource
+import shutil
 import time
+import warnings
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,8 +52,19 @@ from trl import GRPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import pad
 
+from .atomic import write_json_atomic
 from .baselines import clip_cov_mask, entropy_shaped_advantages, kl_cov_penalty
+from .checkpoints import (
+    BUFFERS_FILE,
+    STATE_FILE,
+    complete_checkpoints,
+    directory_bytes,
+    load_samples,
+    remove_checkpoints,
+    save_samples,
+)
 from .config import UECConfig
+from .faults import fault_point
 from .selection import (
     BatchBuffer,
     ReplayBuffer,
@@ -58,9 +76,18 @@ from .selection import (
 )
 from .validation import ParameterError
 
-__all__ = ["Sample", "UECTrainer"]
+__all__ = ["InsufficientDiskError", "NonFiniteError", "Sample", "UECTrainer"]
 
 METRICS_FILE = "metrics.jsonl"
+
+
+class NonFiniteError(RuntimeError):
+    """NaN or inf in rewards, advantages, loss or gradients on more consecutive steps than allowed, or in the
+    weights about to be checkpointed."""
+
+
+class InsufficientDiskError(OSError):
+    """Not enough free disk space to write the next checkpoint; the run stops and keeps what it has."""
 
 
 @dataclass
@@ -113,6 +140,8 @@ class UECTrainer(GRPOTrainer):
         self._loss_inputs: dict[str, Any] | None = None  # the mini-batch whose loss is being computed
         self._kl_cov_term: torch.Tensor | None = None
         self._timers: dict[str, float] = defaultdict(float)
+        self._faults: list[str] = []  # what was non-finite in the current step
+        self._nonfinite_streak = 0
         self.metrics_path = Path(self.args.output_dir) / METRICS_FILE
 
     # ---------------------------------------------------------------------------------------------
@@ -121,17 +150,20 @@ class UECTrainer(GRPOTrainer):
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
         """Rollout, select, buffer, update, replay. ``inputs`` is the raw generation batch of TRL's sampler."""
         started = time.perf_counter()
+        model.train()  # as HF's training_step (loading a checkpoint's adapter leaves the model in eval mode)
         self._timers.clear()
+        self._faults = []
         kept = self._rollout(inputs)
         update = self._take_update(kept)
         replay = self._draw_replay()
         loss = self._train(model, {"update": update, "replay": replay})
-        if update and self.replay_buffer is not None:
+        if update and self.replay_buffer is not None and not self._faults:
             advantages = torch.tensor([s.advantage for s in update])
             entering = replay_entry(advantages, self.args.replay_rule, self.args.replay_threshold)
             self.replay_buffer.push(s for s, keep in zip(update, entering.tolist(), strict=True) if keep)
         self._log("uec/replay_buffer_size", float(len(self.replay_buffer or ())))
         self._log("uec/batch_buffer_size", float(len(self.batch_buffer or ())))
+        self._count_faults()
         self._validate_if_due()
         self._log_step_resources(time.perf_counter() - started)
         return loss
@@ -139,8 +171,12 @@ class UECTrainer(GRPOTrainer):
     def _rollout(self, inputs: list[dict[str, Any]]) -> list[Sample]:
         """Standard rollouts, then exploration of hard prompts; returns the samples that pass the filters."""
         group = self.num_generations
+        fault_point("generation", self.state.global_step + 1)
         standard = self._samples(super()._generate_and_score_completions(inputs), exploration=False)
         rewards = torch.tensor([s.reward for s in standard])
+        if not self._finite("rewards", rewards) or not self._finite("advantages", [s.advantage for s in standard]):
+            standard = []  # none of this step's rollouts is trained on or buffered
+            rewards = torch.zeros(0)
         hard = hard_prompts(rewards, group)
         self._log("uec/hard_prompts", float(hard.sum()))
         self._log("uec/prompts", float(hard.numel()))
@@ -151,6 +187,9 @@ class UECTrainer(GRPOTrainer):
             repeated = [row for row in hard_inputs for _ in range(self.exploration_generations)]
             with self._exploration_sampling():
                 explored = self._samples(super()._generate_and_score_completions(repeated), exploration=True)
+            if not self._finite("exploration rewards", [s.reward for s in explored]) or not self._finite(
+                    "exploration advantages", [s.advantage for s in explored]):
+                explored = []
             self._timers["exploration"] += time.perf_counter() - started
         self._log("uec/exploration_generated", float(len(explored)))
         self._log("uec/exploration_solved_prompts", float(sum(
@@ -229,14 +268,21 @@ class UECTrainer(GRPOTrainer):
         losses = []
         for position, (phase, samples) in enumerate(mini_batches):
             started = time.perf_counter()
+            fault_point(phase, self.state.global_step + 1)
             inputs = self._collate(samples)
             with self.compute_loss_context_manager():
                 loss = self.compute_loss(model, inputs)
+            if not self._finite("loss", loss.detach()):
+                break
             self.accelerator.backward(loss)
+            if not self._finite("gradients", [p.grad for p in model.parameters() if p.grad is not None]):
+                break
             losses.append(loss.detach())
             if position < len(mini_batches) - 1:
                 self._optimizer_step(model)
             self._timers[phase] += time.perf_counter() - started
+        if self._faults:
+            self.optimizer.zero_grad(set_to_none=True)  # HF's optimizer step then changes nothing
         if not losses:
             return torch.zeros((), device=self.accelerator.device)
         return torch.stack(losses).mean()
@@ -251,21 +297,27 @@ class UECTrainer(GRPOTrainer):
     @torch.no_grad()
     def _prepare_old_logps(self, samples: list[Sample]) -> None:
         """Old log-probs (and Entropy-Adv's shaped advantages) for samples that have none yet, at the training
-        temperature, as the authors compute them when a batch leaves the batch buffer."""
-        fresh = [s for s in samples if s.old_logps is None]
+        temperature, as the authors compute them when a batch leaves the batch buffer; and, when the KL term is on,
+        the reference log-probs of samples that have none (deferred from the rollout: see ``_defers_reference``).
+
+        Samples go through these no-grad passes sorted by length, in chunks of one mini-batch, so that little of
+        each chunk is padding; a sample's values do not depend on its chunk (up to float rounding)."""
+        fresh = self._by_length([s for s in samples if s.old_logps is None])
+        if self.beta != 0.0:
+            for chunk in self._chunks(self._by_length([s for s in samples if s.ref_logps is None])):
+                batch = self._collate(chunk, with_old_logps=False)
+                logps = self._reference_logps(*self._model_inputs(batch))
+                for row, sample in enumerate(chunk):
+                    sample.ref_logps = logps[row, : len(sample.completion_ids)].cpu()
         if not fresh:
             return
         entropy_adv = self.args.entropy_adv_alpha > 0
         nll, count, explore_nll, explore_count = 0.0, 0, 0.0, 0
-        for start in range(0, len(fresh), self.mini_batch_size):
-            chunk = fresh[start : start + self.mini_batch_size]
+        for chunk in self._chunks(fresh):
             batch = self._collate(chunk, with_old_logps=False)
-            input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
-            attention_mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
             with disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
                 logps, entropies, _ = self._get_per_token_logps_and_entropies(
-                    self.model, input_ids, attention_mask, batch["completion_ids"].size(1),
-                    compute_entropy=entropy_adv,
+                    self.model, *self._model_inputs(batch), compute_entropy=entropy_adv,
                 )
             mask = batch["completion_mask"]
             if entropy_adv:
@@ -286,8 +338,37 @@ class UECTrainer(GRPOTrainer):
         if explore_count:
             self._log("entropy/exploration_sampled_nll", explore_nll / explore_count)
 
+    @staticmethod
+    def _by_length(samples: list[Sample]) -> list[Sample]:
+        return sorted(samples, key=lambda s: (len(s.prompt_ids), len(s.completion_ids)))
+
+    def _chunks(self, samples: list[Sample]) -> list[list[Sample]]:
+        return [samples[start : start + self.mini_batch_size] for start in range(0, len(samples), self.mini_batch_size)]
+
+    @staticmethod
+    def _model_inputs(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """``input_ids``, ``attention_mask`` and ``logits_to_keep`` of a collated batch."""
+        input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+        attention_mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+        return input_ids, attention_mask, batch["completion_ids"].size(1)
+
+    def _reference_logps(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, logits_to_keep: int):
+        """Per-token log-probs under the reference policy, as TRL's rollout computes them: the reference model, or
+        the policy with its adapter off (or its frozen 'ref' adapter when one is loaded)."""
+        from trl.trainer.utils import use_adapter
+
+        with disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+            if self.ref_model is not None:
+                return self._get_per_token_logps_and_entropies(self.ref_model, input_ids, attention_mask,
+                                                               logits_to_keep)[0]
+            model = self.accelerator.unwrap_model(self.model)
+            with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
+                return self._get_per_token_logps_and_entropies(self.model, input_ids, attention_mask,
+                                                               logits_to_keep)[0]
+
     def _collate(self, samples: list[Sample], with_old_logps: bool = True) -> dict[str, Any]:
-        """Pad samples into the batch dict TRL's loss reads (prompts left-padded, completions right-padded)."""
+        """Pad samples into the batch dict TRL's loss reads (prompts left-padded, completions right-padded);
+        ``with_old_logps=False`` leaves out the old and the reference log-probs (for the passes that make them)."""
         device = self.accelerator.device
         pad_id = self._tokenizer.pad_token_id
 
@@ -307,21 +388,133 @@ class UECTrainer(GRPOTrainer):
             batch["advantages"] = padded([s.token_advantages for s in samples], 0.0, "right")
         else:
             batch["advantages"] = torch.tensor([s.advantage for s in samples], dtype=torch.float32, device=device)
-        if self.beta != 0.0:
-            batch["ref_per_token_logps"] = padded([s.ref_logps for s in samples], 0.0, "right")
         if with_old_logps:
             batch["old_per_token_logps"] = padded([s.old_logps for s in samples], 0.0, "right")
+            if self.beta != 0.0:
+                batch["ref_per_token_logps"] = padded([s.ref_logps for s in samples], 0.0, "right")
         return batch
+
+    # ---------------------------------------------------------------------------------------------
+    # Faults and checkpoints
+    # ---------------------------------------------------------------------------------------------
+    def _finite(self, what: str, values: torch.Tensor | list) -> bool:
+        """False, and ``what`` recorded as this step's fault, if ``values`` (a tensor, or floats, or tensors)
+        hold a NaN or inf."""
+        items = values if isinstance(values, list) else [values]
+        finite = all(bool(torch.isfinite(torch.as_tensor(v)).all()) for v in items)
+        if not finite:
+            self._faults.append(what)
+        return finite
+
+    def _count_faults(self) -> None:
+        """Log whether this step was skipped for non-finite values; stop after too many such steps in a row."""
+        self._log("faults/skipped_step", float(bool(self._faults)))
+        if not self._faults:
+            self._nonfinite_streak = 0
+            return
+        self._nonfinite_streak += 1
+        step, faults = self.state.global_step + 1, ", ".join(dict.fromkeys(self._faults))
+        message = f"step {step}: non-finite {faults}; the step makes no update"
+        if self._nonfinite_streak > self.args.nonfinite_patience:
+            raise NonFiniteError(f"{message}, and {self._nonfinite_streak} step(s) in a row had non-finite values "
+                                 f"(nonfinite_patience={self.args.nonfinite_patience}): the run stops; its last "
+                                 "complete checkpoint and metrics are kept")
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
+        """HF's ``train``; resuming also restores the buffers and random states this class keeps.
+        ``resume_from_checkpoint=True`` takes the newest complete checkpoint in ``output_dir``."""
+        if resume_from_checkpoint is True:
+            complete = complete_checkpoints(self.args.output_dir)
+            if not complete:
+                raise ParameterError(f"resume_from_checkpoint=True, but output_dir={self.args.output_dir!r} holds no "
+                                     f"complete checkpoint (a checkpoint-<step> folder with {STATE_FILE})")
+            resume_from_checkpoint = str(complete[-1])
+        if resume_from_checkpoint:
+            self._load_state(Path(resume_from_checkpoint))
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """HF's checkpoint, then the buffers and random states, then the state file that marks it complete;
+        older checkpoints are removed once it is. Refuses non-finite weights and a disk short of space."""
+        step = self.state.global_step
+        bad = [name for name, p in model.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
+        if bad:
+            raise NonFiniteError(f"checkpoint-{step} not written: non-finite weights in {len(bad)} tensor(s), e.g. "
+                                 f"{bad[0]}; the previous checkpoint is kept")
+        run_dir = Path(self._get_output_dir(trial))
+        folder = run_dir / f"checkpoint-{step}"
+        self._check_disk(run_dir)
+        super()._save_checkpoint(model, trial)
+        fault_point("checkpoint", step)
+        save_samples(folder / BUFFERS_FILE,
+                     {"batch": self.batch_buffer.contents() if self.batch_buffer else [],
+                      "replay": self.replay_buffer.contents() if self.replay_buffer else []},
+                     extra={"clip_cov_generator": self._clip_cov_generator.get_state()})
+        write_json_atomic(folder / STATE_FILE, {
+            "step": step,
+            "python_random": self._rng.getstate(),
+            "batch_buffer_dropped": self.batch_buffer.dropped if self.batch_buffer else 0,
+            "nonfinite_streak": self._nonfinite_streak,
+        })
+        remove_checkpoints(run_dir, keep=folder)
+
+    def _check_disk(self, run_dir: Path) -> None:
+        """Enough free space for one more checkpoint (the last one's size, or four times the trainable weights
+        before the first) plus ``min_free_disk_mb``, else InsufficientDiskError."""
+        run_dir.mkdir(parents=True, exist_ok=True)
+        previous = complete_checkpoints(run_dir)
+        trainable = sum(p.numel() * p.element_size() for p in self.model.parameters() if p.requires_grad)
+        needed = (directory_bytes(previous[-1]) if previous else 4 * trainable) + self.args.min_free_disk_mb * 2**20
+        free = shutil.disk_usage(run_dir).free
+        if free < needed:
+            raise InsufficientDiskError(
+                f"checkpoint-{self.state.global_step} not written: {free / 2**20:.0f} MB free in {run_dir}, "
+                f"{needed / 2**20:.0f} MB needed (one checkpoint + min_free_disk_mb={self.args.min_free_disk_mb}); "
+                "the run stops, its earlier checkpoints and metrics are kept: free space and rerun to resume"
+            )
+
+    def _load_state(self, folder: Path) -> None:
+        """The buffers and random states saved by :meth:`_save_checkpoint` (HF restores the rest)."""
+        if not (folder / STATE_FILE).is_file():
+            raise ParameterError(f"resume_from_checkpoint={str(folder)!r} is not a complete checkpoint (no "
+                                 f"{STATE_FILE}: it was cut off while being written)")
+        state = json.loads((folder / STATE_FILE).read_text())
+        groups, extra = load_samples(folder / BUFFERS_FILE, Sample)
+        if self.batch_buffer is not None:
+            self.batch_buffer.restore(groups["batch"], state["batch_buffer_dropped"])
+        if self.replay_buffer is not None:
+            self.replay_buffer.restore(groups["replay"])
+        version, internal, gauss = state["python_random"]
+        self._rng.setstate((version, tuple(internal), gauss))
+        self._clip_cov_generator.set_state(extra["clip_cov_generator"])
+        self._nonfinite_streak = state["nonfinite_streak"]
 
     # ---------------------------------------------------------------------------------------------
     # Hooks into TRL (wrapped, never copied)
     # ---------------------------------------------------------------------------------------------
+    # Set from the end of a rollout's generation to its scoring: TRL's forward passes then are its reference pass.
+    _skip_reference_pass = False
+    # Class switch, so that benchmarks/ can time TRL's eager reference pass against the deferred one.
+    defer_reference_logps = True
+
+    def _defers_reference(self) -> bool:
+        """Whether the KL term's reference log-probs are computed for the samples trained on, when they are first
+        trained on (:meth:`_prepare_old_logps`), instead of for every rollout in TRL's scoring. The values are the
+        same (the reference policy never changes); rollouts that selection drops, most exploration rollouts among
+        them, cost no reference pass. Not with vLLM's importance-sampling correction, whose own pass comes there."""
+        return (self.defer_reference_logps and self.beta != 0.0
+                and not (self.use_vllm and self.vllm_importance_sampling_correction))
+
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         """TRL's rewards, kept for hard-prompt detection (TRL returns only advantages)."""
+        self._skip_reference_pass = False
         started = time.perf_counter()
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         weights = self.reward_weights.to(rewards_per_func.device)
-        self._last_rewards = (rewards_per_func * weights.unsqueeze(0)).nansum(dim=1).cpu()
+        rewards = (rewards_per_func * weights.unsqueeze(0)).nansum(dim=1)
+        # a completion that no reward function scored (all NaN) is a fault, not a reward of 0
+        self._last_rewards = torch.where(rewards_per_func.isnan().all(dim=1), torch.nan, rewards).cpu()
         self._timers["scoring"] += time.perf_counter() - started
         return rewards_per_func
 
@@ -330,6 +523,7 @@ class UECTrainer(GRPOTrainer):
         result = super()._generate(prompts)
         self._timers["generation"] += time.perf_counter() - started
         self._timers["generated_tokens"] += sum(len(ids) for ids in result[1])
+        self._skip_reference_pass = self._defers_reference()
         return result
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -344,7 +538,10 @@ class UECTrainer(GRPOTrainer):
         return loss
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
-        """TRL's log-probs; inside a training loss, Clip-Cov detaches its chosen tokens and KL-Cov keeps its term."""
+        """TRL's log-probs; inside a training loss, Clip-Cov detaches its chosen tokens and KL-Cov keeps its term.
+        TRL's reference pass over fresh rollouts is skipped (zeros, never read) when it is deferred."""
+        if self._skip_reference_pass and not torch.is_grad_enabled():
+            return torch.zeros(input_ids.size(0), logits_to_keep, device=input_ids.device), None, None
         logps, entropies, aux = super()._get_per_token_logps_and_entropies(
             model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
         )
@@ -378,7 +575,7 @@ class UECTrainer(GRPOTrainer):
         prompt_ids, prompt_mask = output["prompt_ids"].cpu(), output["prompt_mask"].cpu().bool()
         completion_ids, completion_mask = output["completion_ids"].cpu(), output["completion_mask"].cpu().bool()
         advantages = output["advantages"].cpu()
-        ref = output.get("ref_per_token_logps")
+        ref = None if self._defers_reference() else output.get("ref_per_token_logps")
         eos = set(self.eos_token_ids)
         samples = []
         for row in range(prompt_ids.size(0)):
@@ -396,11 +593,13 @@ class UECTrainer(GRPOTrainer):
 
     @contextmanager
     def _exploration_sampling(self):
-        """Sample G' completions per prompt at t'; TRL's metrics of these rollouts go under ``exploration/``."""
+        """Sample G' completions per prompt at t'; TRL's metrics of these rollouts go under ``exploration/``, and
+        the generation time of these rollouts (part of ``time/generation``) is ``time/exploration_generation``."""
         temperature = self.args.exploration_temperature
         saved = (self.num_generations, self.generation_config.temperature, self.generation_kwargs.get("temperature"))
         metrics = self._metrics["train"]
         before = {key: len(values) for key, values in metrics.items()}
+        generation_before = self._timers["generation"]
         self.num_generations = self.exploration_generations
         self.generation_config.temperature = self.generation_kwargs["temperature"] = temperature
         try:
@@ -414,6 +613,7 @@ class UECTrainer(GRPOTrainer):
                 if added:
                     del metrics[key][before.get(key, 0):]
                     metrics[f"exploration/{key}"].extend(added)
+            self._log("time/exploration_generation", self._timers["generation"] - generation_before)
 
     def _log(self, name: str, value: float) -> None:
         self._metrics["train"][name].append(value)

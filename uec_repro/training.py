@@ -11,7 +11,15 @@ before any model is loaded. A run writes into ``output_dir``:
 * ``eval.json``: the final evaluation on held-out test prompts (Pass@k for powers of two up to
   ``eval_samples``, mean@n, maj@n, hard share, token entropy, and the per-prompt correct counts, from which
   Pass@k for every k <= n is recomputed later), plus timing and peak memory;
-* ``adapter/``: the trained LoRA adapter (safetensors), unless ``save_adapter`` is off.
+* ``adapter/``: the trained LoRA adapter (safetensors), unless ``save_adapter`` is off;
+* ``settings.json``: these settings, so that a rerun can tell whether it continues the same run;
+* ``checkpoint-<step>/``: while training, the newest resumable checkpoint (every ``checkpoint_every`` steps;
+  see :mod:`uec_repro.checkpoints`), removed once ``eval.json`` is written.
+
+Rerunning an unfinished run (no ``eval.json``) with the same settings resumes it from its newest complete
+checkpoint, or starts it over when it has none; a finished run, or one with other settings, is refused unless
+``overwrite`` is set. Files are written atomically: an interrupted run never leaves a half-written file that
+is read back as valid.
 
 Method ``"base"`` trains nothing: it evaluates the initial policy, the reference point of every comparison.
 """
@@ -21,17 +29,23 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .validation import ParameterError, check_choice, check_float, check_int
+from .atomic import write_text_atomic
+from .validation import ParameterError, check_bool, check_choice, check_float, check_int, check_writable_dir
 
-__all__ = ["BASE_METHOD", "EVAL_FILE", "RunSettings", "run_training", "training_grid"]
+__all__ = ["BASE_METHOD", "EVAL_FILE", "SETTINGS_FILE", "RunSettings", "run_training", "training_grid"]
 
 BASE_METHOD = "base"
 EVAL_FILE = "eval.json"
+SETTINGS_FILE = "settings.json"
+# settings that do not change a run's results: a rerun may differ in them and still resume
+RESUMABLE_CHANGES = ("threads", "overwrite", "checkpoint_every")
 
 
 @dataclass
@@ -65,13 +79,23 @@ class RunSettings:
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: $UEC_REPRO_THREADS, else torch's "
                                                        "default)."})
     save_adapter: bool = field(default=True, metadata={"help": "Save the trained LoRA adapter in output_dir/adapter."})
-    overwrite: bool = field(default=False, metadata={"help": "Allow an output_dir that already holds a run."})
+    checkpoint_every: int = field(default=10, metadata={"help": "Save a resumable checkpoint every this many steps "
+                                                                 "(0: never); a rerun resumes from the newest."})
+    overwrite: bool = field(default=False, metadata={"help": "Start over in an output_dir that already holds a run "
+                                                              "(False: an unfinished run resumes, a finished one "
+                                                              "is refused)."})
     output_dir: str = field(default="runs/manual/run", metadata={"help": "Where the run's files go."})
 
     def __post_init__(self) -> None:
+        """Check every field before anything is loaded; a :class:`ParameterError` names the field, its value and
+        what is allowed. Beyond ranges and types: the policy must be a zoo name, a model folder or a hub id;
+        ``quantization='nf4'`` needs an importable bitsandbytes that supports the device the run uses (CUDA when
+        available, else CPU); a hub task must have the splits the run reads and, offline (``HF_HUB_OFFLINE``),
+        be in the local cache (:class:`~uec_repro.tasks.hub.DatasetUnavailableError`, with how to get it);
+        ``output_dir`` must be a folder this user can create or write."""
         from .config import METHODS
-        from .models import QUANTIZATIONS
-        from .tasks import TASKS
+        from .models import QUANTIZATIONS, LoraSettings, validate_policy_args
+        from .tasks import HUB_TASKS, TASKS
 
         check_choice("method", self.method, [BASE_METHOD, *METHODS])
         check_choice("task", self.task, TASKS)
@@ -85,14 +109,37 @@ class RunSettings:
         check_int("num_generations", self.num_generations, minimum=2)
         check_int("validation_every", self.validation_every, minimum=0)
         check_int("threads", self.threads, minimum=0)
+        check_int("checkpoint_every", self.checkpoint_every, minimum=0)
         check_float("eval_temperature", self.eval_temperature, minimum=0.0, min_exclusive=True)
         for name in ("save_adapter", "overwrite"):
-            if not isinstance(getattr(self, name), bool):
-                raise ParameterError(f"{name}={getattr(self, name)!r} must be True or False")
+            check_bool(name, getattr(self, name))
         if not isinstance(self.overrides, dict):
             raise ParameterError(f"overrides={self.overrides!r} must be a dict of UECConfig fields")
         if not isinstance(self.output_dir, str) or not self.output_dir.strip():
             raise ParameterError(f"output_dir={self.output_dir!r} must be a folder path")
+        check_writable_dir("output_dir", self.output_dir)
+        try:  # the policy's name or folder, and what nf4 needs; nothing is loaded
+            validate_policy_args(self.policy, quantization=self.quantization,
+                                 lora=LoraSettings(r=self.lora_r, alpha=2 * self.lora_r))
+        except ParameterError as error:
+            raise ParameterError(str(error).replace("name_or_path=", "policy=", 1)) from None
+        if self.task in HUB_TASKS:
+            from .tasks.hub import HUB_DATASETS, DatasetUnavailableError, load_hub_rows, offline_mode
+
+            needed = ["test"] if self.method == BASE_METHOD else ["train", "test"]
+            splits = list(HUB_DATASETS[self.task].splits)
+            for split in needed:
+                if split not in splits:
+                    allowed = [t for t in TASKS if t not in HUB_TASKS or set(needed) <= set(HUB_DATASETS[t].splits)]
+                    raise ParameterError(f"task={self.task!r} has no {split!r} split (only {splits}), which "
+                                         f"method={self.method!r} needs; use method='base' or one of {allowed}")
+                if offline_mode():  # reads the cache only; DatasetUnavailableError says how to get the data
+                    try:
+                        with warnings.catch_warnings():
+                            warnings.simplefilter("ignore")
+                            load_hub_rows(self.task, split, n=1)
+                    except DatasetUnavailableError as error:
+                        raise DatasetUnavailableError(f"task={self.task!r}: {error}") from None
         if self.method != BASE_METHOD:
             self.trainer_config()  # UECConfig checks every field it gets (and names the bad one)
 
@@ -120,7 +167,8 @@ class RunSettings:
             "validation_every": self.validation_every,
             "use_cpu": not torch.cuda.is_available(),
             "gradient_checkpointing": False,
-            "save_strategy": "no",
+            **({"save_strategy": "steps", "save_steps": self.checkpoint_every} if self.checkpoint_every
+               else {"save_strategy": "no"}),
             "report_to": "none",
             "disable_tqdm": True,
             **optional,
@@ -134,6 +182,7 @@ def run_training(settings: RunSettings) -> dict[str, Any]:
     import torch
     from transformers import PrinterCallback, set_seed
 
+    from .checkpoints import remove_checkpoints
     from .evaluation import evaluate_policy
     from .models import LoraSettings, cast_trainable_to_fp32, load_policy
     from .rewards import accuracy_reward
@@ -141,12 +190,8 @@ def run_training(settings: RunSettings) -> dict[str, Any]:
     from .trainer import METRICS_FILE, UECTrainer
 
     out = Path(settings.output_dir)
-    if not settings.overwrite and ((out / METRICS_FILE).exists() or (out / EVAL_FILE).exists()):
-        raise ParameterError(f"output_dir={settings.output_dir!r} already holds a run; choose another output_dir "
-                             "or set overwrite=True")
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / METRICS_FILE, out / EVAL_FILE):
-        stale.unlink(missing_ok=True)
+    checkpoint = _prepare_output_dir(settings, out, METRICS_FILE)
+    resumed_from = int(checkpoint.name.split("-")[1]) if checkpoint else 0
     threads = settings.threads or int(os.environ.get("UEC_REPRO_THREADS", "0"))
     if threads:
         torch.set_num_threads(threads)
@@ -168,11 +213,15 @@ def run_training(settings: RunSettings) -> dict[str, Any]:
         if not torch.cuda.is_available():
             cast_trainable_to_fp32(trainer.model)  # TRL casts adapters to bf16 on 4-bit bases: slow on CPU
         train_started = time.perf_counter()
-        trainer.train()
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         train_seconds = time.perf_counter() - train_started
         model = trainer.model
         if settings.save_adapter:
-            model.save_pretrained(out / "adapter")
+            staging = out / ".adapter.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            model.save_pretrained(staging)
+            shutil.rmtree(out / "adapter", ignore_errors=True)
+            staging.rename(out / "adapter")
     ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= settings.eval_samples]
     evaluation = evaluate_policy(
         model, tokenizer, test.select(range(min(settings.eval_prompts, len(test)))), n=settings.eval_samples, ks=ks,
@@ -188,14 +237,43 @@ def run_training(settings: RunSettings) -> dict[str, Any]:
         "n": settings.eval_samples,
         "correct": [p["correct"] for p in evaluation.per_prompt],
         "difficulty": [p["difficulty"] for p in evaluation.per_prompt],
-        "train_seconds": train_seconds,
-        "seconds_per_step": train_seconds / settings.steps if train_seconds else None,
+        "resumed_from_step": resumed_from,
+        "train_seconds": train_seconds,  # of this attempt: a resumed run trains the steps after its checkpoint
+        "seconds_per_step": (train_seconds / (settings.steps - resumed_from)
+                             if train_seconds and settings.steps > resumed_from else None),
         "total_seconds": time.perf_counter() - started,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "settings": asdict(settings),
     }
-    (out / EVAL_FILE).write_text(json.dumps(result, indent=1))
+    write_text_atomic(out / EVAL_FILE, json.dumps(result, indent=1))
+    remove_checkpoints(out)
     return result
+
+
+def _prepare_output_dir(settings: RunSettings, out: Path, metrics_file: str) -> Path | None:
+    """Check ``output_dir`` against what it holds and get it ready; returns the checkpoint to resume from."""
+    from .checkpoints import prepare_resume, remove_checkpoints
+
+    finished = (out / EVAL_FILE).exists()
+    recorded = json.loads((out / SETTINGS_FILE).read_text()) if (out / SETTINGS_FILE).exists() else None
+    current = asdict(settings)
+    changed = sorted(name for name in current if name not in RESUMABLE_CHANGES
+                     and recorded is not None and recorded.get(name) != current[name])
+    if settings.overwrite:
+        for name in (metrics_file, EVAL_FILE, SETTINGS_FILE):
+            (out / name).unlink(missing_ok=True)
+        remove_checkpoints(out)
+    elif finished:
+        raise ParameterError(f"output_dir={settings.output_dir!r} already holds a finished run; choose another "
+                             "output_dir or set overwrite=True")
+    elif changed or (recorded is None and (out / metrics_file).exists()):
+        raise ParameterError(f"output_dir={settings.output_dir!r} holds an unfinished run with other settings "
+                             f"({', '.join(changed) or 'unknown'}); rerun it with the same settings to resume, "
+                             "or set overwrite=True to start over")
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = None if settings.overwrite else prepare_resume(out, metrics_file)
+    write_text_atomic(out / SETTINGS_FILE, json.dumps(current, indent=1))
+    return checkpoint
 
 
 def training_grid(

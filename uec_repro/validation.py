@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 
@@ -39,9 +41,31 @@ def check_float(
         raise ParameterError(f"{name}={value!r} must be a number (got {type(value).__name__})")
     value = float(value)
     if value != value:
-        raise ParameterError(f"{name}=nan is not allowed")
+        raise ParameterError(f"{name}=nan is not allowed; give a finite number")
     if minimum is not None and (value <= minimum if min_exclusive else value < minimum):
         raise ParameterError(f"{name}={value!r} must be {'>' if min_exclusive else '>='} {minimum}")
     if maximum is not None and value > maximum:
         raise ParameterError(f"{name}={value!r} must be <= {maximum}")
     return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ParameterError(f"{name}={value!r} must be True or False")
+    return value
+
+
+def check_writable_dir(name: str, path: str | os.PathLike) -> Path:
+    """``path`` is a folder, or can be created as one, and this process may write in it.
+
+    Asks the nearest existing ancestor with ``os.access`` (no probe file is left in folders that may be in use)."""
+    existing = Path(path).expanduser().absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ParameterError(f"{name}={str(path)!r} cannot be created: {str(existing)!r} is a file, not a folder; "
+                             "give a folder path that is, or can be made, writable")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ParameterError(f"{name}={str(path)!r} is not writable: no write permission in {str(existing)!r}; "
+                             "give a folder path that this user can write to")
+    return Path(path)

@@ -17,10 +17,22 @@ A grid is a small TOML file (a preset in ``presets/`` or a file of your own, see
 
 Each training run is ``<runs_root>/<experiment>/<variant>/seed<k>/`` (variant: ``method`` or
 ``method--param=value``) with the executed notebook, its ``parameters.yaml``, ``papermill.log`` and
-``run.json`` (status, attempt, timings, peak memory, versions, git commit, hardware). Complete runs are
-skipped, interrupted and failed ones restarted from scratch, and complete runs whose parameters changed
-(paths aside) are reported as stale and kept until ``restart=True``; a stale run, like a failed one, makes
-the report not ``ok``. Summary notebooks go to ``<runs_root>/<experiment>/notebooks/`` and always rerun.
+``run.json`` (status, attempt, ``previous_attempts``, timings, peak memory, versions, git commit, hardware).
+Complete runs are skipped. Interrupted and failed runs are rerun in their folder, which keeps what they
+wrote, so ``01_train`` resumes from the last checkpoint; only the executed notebook, its parameters file and
+log are replaced. ``restart=True``, or a run whose notebook or parameters changed, starts from an empty
+folder. Complete runs whose parameters changed (paths aside) are reported as stale and kept until
+``restart=True``; a stale run, like a failed one, makes the report not ``ok``. Summary notebooks go to
+``<runs_root>/<experiment>/notebooks/`` and always rerun.
+
+Before anything runs, ``runs_root`` must be writable and each ``01_train`` run's parameters must make valid
+:class:`~uec_repro.training.RunSettings`, so a bad value stops the whole grid at once (exit status 2).
+
+Several runners may share one ``runs_root``: a run executes only while its runner holds ``<run folder>.lock``
+(a ``filelock`` lock, released by the OS if the runner dies). A runner that finds a run locked reports it
+``busy`` and leaves its files alone; one that finds a run executed by another runner since it looked takes
+that runner's result. Summary notebooks wait for their lock, and for the busy runs to finish, so they see
+every run.
 
 The kernel is pinned to this interpreter: each execution sees a kernelspec of the notebook's kernel name
 whose command is ``sys.executable -m ipykernel_launcher``, put first on ``JUPYTER_PATH``. Papermill runs
@@ -56,9 +68,11 @@ from typing import Any
 
 import psutil
 import yaml
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from ..validation import ParameterError, check_int
+from ..atomic import write_json_atomic
+from ..validation import ParameterError, check_int, check_writable_dir
 
 __all__ = ["Cell", "GridReport", "GridSpec", "RunOutcome", "list_presets", "load_grid", "main", "run_grid"]
 
@@ -73,6 +87,7 @@ VERSIONED_PACKAGES = {  # manifest key -> distribution
     "peft": "peft", "bitsandbytes": "bitsandbytes", "papermill": "papermill", "accelerate": "accelerate",
     "datasets": "datasets"}
 ERROR_LINES = 20
+LOCK_POLL_SECONDS = 0.5
 
 TOP_KEYS = ("experiment", "description", "jobs", "threads_per_run", "timeout", "parameters", "grid",
             "notebook")
@@ -181,12 +196,20 @@ class Cell:
     def log_path(self) -> Path:
         return self.folder / ("papermill.log" if self.is_run else f"{self.notebook}.log")
 
-    def clear_outputs(self) -> None:
-        """Remove what an earlier attempt left: the whole run folder, or a summary notebook's own files."""
+    @property
+    def lock_path(self) -> Path:
+        """Held while the cell executes: beside a run folder (which may be cleared), in a summary's folder."""
         if self.is_run:
+            return self.folder.with_name(f"{self.folder.name}.lock")
+        return self.folder / f".{self.notebook}.lock"
+
+    def clear_outputs(self, resume: bool = False) -> None:
+        """Before a new attempt: remove the whole run folder, or (``resume``, and for summary notebooks) only
+        the files the attempt rewrites, so that a resumed run keeps its checkpoints."""
+        if self.is_run and not resume:
             shutil.rmtree(self.folder, ignore_errors=True)
         else:
-            for path in (self.executed_path, self.manifest_path, self.parameters_path, self.log_path):
+            for path in (self.executed_path, self.parameters_path, self.log_path):
                 path.unlink(missing_ok=True)
 
 
@@ -441,12 +464,6 @@ def read_manifest(cell: Cell) -> dict[str, Any] | None:
         return None
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(temporary, path)
-
-
 def _comparable(parameters: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in parameters.items() if k not in PATH_PARAMETERS}, sort_keys=True)
 
@@ -510,11 +527,25 @@ def environment_record() -> dict[str, Any]:
     return {"versions": package_versions(), **git_state(), "hardware": hardware()}
 
 
-def new_manifest(cell: Cell, attempt: int, environment: dict[str, Any]) -> dict[str, Any]:
+HISTORY_KEYS = ("attempt", "status", "started_at", "finished_at", "wall_seconds", "error")
+
+
+def new_manifest(cell: Cell, previous: dict[str, Any] | None, environment: dict[str, Any]) -> dict[str, Any]:
+    """The manifest of the next attempt; earlier attempts are kept, in short, in ``previous_attempts``."""
+    history = [] if previous is None else [*previous.get("previous_attempts", []),
+                                           {key: previous.get(key) for key in HISTORY_KEYS}]
     return {"experiment": cell.experiment, "variant": cell.variant, "method": cell.method, "seed": cell.seed,
             "sweep": cell.sweep, "notebook": cell.notebook, "parameters": cell.parameters,
-            "status": "running", "attempt": attempt, "started_at": now_iso(), "finished_at": None,
-            "wall_seconds": None, "peak_rss_mb": None, "error": None, **environment}
+            "status": "running", "attempt": int((previous or {}).get("attempt") or 0) + 1,
+            "started_at": now_iso(), "finished_at": None, "wall_seconds": None, "peak_rss_mb": None,
+            "error": None, "previous_attempts": history, **environment}
+
+
+def resumable(cell: Cell, previous: dict[str, Any] | None) -> bool:
+    """An unfinished attempt of this very run (same notebook and parameters) whose files a rerun may keep."""
+    return (cell.is_run and previous is not None and previous.get("status") in ("running", "failed")
+            and previous.get("notebook") == cell.notebook
+            and _comparable(previous.get("parameters", {})) == _comparable(cell.parameters))
 
 
 # ---------------------------------------------------------------- execution
@@ -618,14 +649,16 @@ class ExecutionContext:
     timeout: int | None
     processes: ProcessTable
     scratch: Path  # pinned kernelspecs and the launcher's RSS files; removed after the grid
+    restart: bool = False
 
 
-def execute(cell: Cell, attempt: int, context: ExecutionContext) -> dict[str, Any]:
-    """Run one cell with papermill in a subprocess; returns its final manifest (also written to disk)."""
-    cell.clear_outputs()
+def execute(cell: Cell, previous: dict[str, Any] | None, context: ExecutionContext) -> dict[str, Any]:
+    """Run one cell with papermill in a subprocess, after the attempt ``previous`` (its manifest, or None);
+    returns the new final manifest (also written to disk). The caller holds the cell's lock."""
+    cell.clear_outputs(resume=not context.restart and resumable(cell, previous))
     cell.folder.mkdir(parents=True, exist_ok=True)
     cell.parameters_path.write_text(yaml.safe_dump(cell.parameters, sort_keys=False))
-    manifest = new_manifest(cell, attempt, context.environment)
+    manifest = new_manifest(cell, previous, context.environment)
     write_json_atomic(cell.manifest_path, manifest)
     source = context.notebooks_dir / f"{cell.notebook}.ipynb"
     command = [sys.executable, "-m", "papermill", str(source), str(cell.executed_path),
@@ -634,7 +667,14 @@ def execute(cell: Cell, attempt: int, context: ExecutionContext) -> dict[str, An
     if context.timeout:
         command += ["--execution-timeout", str(context.timeout)]  # per cell; the wait below bounds the run
     started = time.monotonic()
-    returncode, peak_rss_kib, timed_out = wait_for(command, cell.log_path, context)
+    retries = 0
+    while True:
+        returncode, peak_rss_kib, timed_out = wait_for(command, cell.log_path, context)
+        if (returncode == 0 or timed_out or context.processes.interrupted or retries == KERNEL_START_RETRIES
+                or not kernel_never_started(cell.log_path)):
+            break
+        retries += 1
+    manifest["kernel_start_retries"] = retries
     error = None
     if context.processes.interrupted and returncode != 0:
         error = "interrupted"
@@ -647,6 +687,19 @@ def execute(cell: Cell, attempt: int, context: ExecutionContext) -> dict[str, An
                     peak_rss_mb=None if peak_rss_kib is None else round(peak_rss_kib / 1024, 1), error=error)
     write_json_atomic(cell.manifest_path, manifest)
     return manifest
+
+
+# Kernels started by several papermill processes at once can lose jupyter_client's port race (the ports are
+# picked free, released, then bound by the kernel: nteract/papermill#511) and never answer. No cell ran then,
+# so the execution is simply started again.
+KERNEL_START_RETRIES = 2
+KERNEL_START_FAILURES = ("Kernel didn't respond in", "Kernel died before replying to kernel_info")
+
+
+def kernel_never_started(log_path: Path) -> bool:
+    """Whether papermill's log ends with a kernel that failed to start (before any cell ran)."""
+    tail = log_tail(log_path)
+    return any(marker in tail for marker in KERNEL_START_FAILURES)
 
 
 # ``python -S -c LAUNCHER <rss file> <command...>`` forks, execs the command in the child and writes the
@@ -700,7 +753,8 @@ def wait_for(command: list[str], log_path: Path,
 
 @dataclass
 class RunOutcome:
-    """What happened to a cell: ``complete`` (ran now), ``skipped``, ``failed`` or ``stale`` (not rerun)."""
+    """What happened to a cell: ``complete`` (ran now), ``skipped``, ``failed``, ``stale`` (not rerun) or
+    ``busy`` (another runner was executing it)."""
 
     cell: Cell
     status: str
@@ -710,12 +764,14 @@ class RunOutcome:
 
     def line(self) -> str:
         wall = f" ({self.wall_seconds:.1f} s)" if self.wall_seconds is not None else ""
-        return f"{self.cell.label}: {self.status}{wall}"
+        busy = " (another runner is executing it)" if self.status == "busy" else ""
+        return f"{self.cell.label}: {self.status}{wall}{busy}"
 
 
 @dataclass
 class GridReport:
-    """The outcome of every cell of a :func:`run_grid` call; ``ok`` when none failed or is stale."""
+    """The outcome of every cell of a :func:`run_grid` call; ``ok`` when none failed or is stale (busy runs
+    are the other runner's to report)."""
 
     experiment_dir: Path
     outcomes: list[RunOutcome] = field(default_factory=list)
@@ -729,7 +785,7 @@ class GridReport:
 
     def summary(self) -> str:
         counts = ", ".join(f"{len(self.with_status(status))} {status}"
-                           for status in ("complete", "skipped", "failed", "stale"))
+                           for status in ("complete", "skipped", "failed", "stale", "busy"))
         lines = [f"{self.experiment_dir}: {counts}"]
         if self.with_status("failed"):
             lines.append("failed:")
@@ -749,12 +805,18 @@ def run_grid(spec: GridSpec, runs_root: str | Path = "runs", jobs: int | None = 
              progress: bool = True) -> GridReport:
     """Execute the grid's training runs (``jobs`` at a time), then its summary notebooks; print a summary.
 
-    Complete runs are skipped, stale ones reported (``restart=True`` reruns everything), interrupted and
-    failed ones restarted from scratch. A failed run does not stop the others. On Ctrl-C the running
-    notebooks are killed, recorded as failed with error ``interrupted``, and KeyboardInterrupt is re-raised.
+    Complete runs are skipped, stale ones reported (``restart=True`` reruns everything from empty folders),
+    interrupted and failed ones rerun in their folders (``01_train`` resumes from its last checkpoint). A
+    failed run does not stop the others; runs that another runner holds are reported ``busy``. On Ctrl-C the
+    running notebooks are killed, recorded as failed with error ``interrupted``, and KeyboardInterrupt is
+    re-raised. A bad ``jobs``, an unwritable ``runs_root`` or bad ``01_train`` parameters raise
+    :class:`ParameterError` before anything runs.
     """
     jobs = check_int("jobs", spec.jobs if jobs is None else jobs, minimum=1)
+    check_writable_dir("runs_root", runs_root)
     cells = spec.cells(runs_root)
+    states = {cell.folder: "pending" if restart else run_state(cell) for cell in cells}
+    check_training_runs(spec, [cell for cell in cells if states[cell.folder] not in ("complete", "stale")])
     summaries = [] if skip_notebooks else spec.summary_cells(runs_root)
     report = GridReport(Path(runs_root).resolve() / spec.experiment)
     bar = tqdm(total=len(cells) + len(summaries), unit="run", desc=spec.experiment, file=sys.stderr,
@@ -766,31 +828,39 @@ def run_grid(spec: GridSpec, runs_root: str | Path = "runs", jobs: int | None = 
         if progress:
             bar.write(outcome.line())
 
-    to_run = []
+    to_run = []  # (cell, its manifest as planned on)
     for cell in cells:
-        state = "pending" if restart else run_state(cell)
+        state = states[cell.folder]
         if state in ("complete", "stale"):
             record(RunOutcome(cell, "skipped" if state == "complete" else state))
         else:
-            to_run.append(cell)
+            to_run.append((cell, read_manifest(cell)))
     if report.with_status("stale"):
         bar.write(f"{len(report.with_status('stale'))} complete run(s) have other parameters than this grid "
                   "gives them now; they are kept and not rerun: use --restart (restart=True) to rerun them")
     notebooks_dir = notebooks_folder(notebooks_dir or spec.notebooks_dir)
     with (tempfile.TemporaryDirectory(prefix="uec-runner-") as scratch,
           ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="papermill") as pool):
-        names = {kernel_name(notebooks_dir / f"{cell.notebook}.ipynb") for cell in to_run + summaries}
+        names = {kernel_name(notebooks_dir / f"{cell.notebook}.ipynb")
+                 for cell in [cell for cell, _ in to_run] + summaries}
         jupyter_path = pin_kernels(names, Path(scratch) / "jupyter")
         context = ExecutionContext(notebooks_dir, environment_record() if to_run or summaries else {},
                                    child_environment(jupyter_path, spec.threads_per_run), spec.timeout,
-                                   ProcessTable(), Path(scratch))
+                                   ProcessTable(), Path(scratch), restart)
         futures = []
         try:
-            futures += [pool.submit(_execute_one, cell, context) for cell in to_run]
+            futures += [pool.submit(_execute_one, cell, planned, context) for cell, planned in to_run]
             for future in as_completed(futures):
                 record(future.result())
+            if summaries and report.with_status("busy"):
+                bar.write(f"waiting for {len(report.with_status('busy'))} run(s) of another runner before the "
+                          "summary notebooks")
+                for outcome in report.with_status("busy"):
+                    lock = FileLock(outcome.cell.lock_path)
+                    take_lock(lock, context.processes, wait=True)
+                    lock.release()
             for cell in summaries:  # in order, one at a time
-                futures.append(pool.submit(_execute_one, cell, context))
+                futures.append(pool.submit(_execute_one, cell, read_manifest(cell), context))
                 record(futures[-1].result())
         except KeyboardInterrupt:
             for future in futures:
@@ -805,13 +875,55 @@ def run_grid(spec: GridSpec, runs_root: str | Path = "runs", jobs: int | None = 
     return report
 
 
-def _execute_one(cell: Cell, context: ExecutionContext) -> RunOutcome:
-    """Execute a cell as its next attempt; a runner error (e.g. a full disk) fails the cell, not the grid."""
-    attempt = int((read_manifest(cell) or {}).get("attempt") or 0) + 1
+def check_training_runs(spec: GridSpec, cells: list[Cell]) -> None:
+    """Each ``01_train`` run's parameters as :class:`~uec_repro.training.RunSettings` (what its first cell
+    does), so that a bad value stops the grid before any run starts."""
+    runs = [cell for cell in cells if cell.notebook == DEFAULT_NOTEBOOK]
+    if not runs:
+        return
+    from ..training import RunSettings
+
+    for cell in runs:
+        try:
+            RunSettings.from_namespace(cell.parameters)
+        except ParameterError as error:
+            raise type(error)(f"{spec.source}: run {cell.label}: {error}") from None
+
+
+def take_lock(lock: FileLock, processes: ProcessTable, wait: bool) -> bool:
+    """Acquire ``lock`` now, or (``wait``) once it is free; False when it is held elsewhere and not waited
+    for, or the grid was interrupted while waiting."""
+    while True:
+        try:
+            lock.acquire(timeout=LOCK_POLL_SECONDS if wait else 0)
+            return True
+        except Timeout:
+            if not wait or processes.interrupted:
+                return False
+
+
+def _execute_one(cell: Cell, planned: dict[str, Any] | None, context: ExecutionContext) -> RunOutcome:
+    """Execute a cell as its next attempt while holding its lock; ``planned`` is its manifest when the grid
+    was planned. A run locked by another runner is ``busy``; one that another runner finished or failed since
+    then keeps that result. A runner error (e.g. a full disk) fails the cell, not the grid."""
+    lock = FileLock(cell.lock_path)
     try:
-        manifest = execute(cell, attempt, context)
+        cell.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        if not take_lock(lock, context.processes, wait=not cell.is_run):
+            return (RunOutcome(cell, "busy", error=f"{cell.lock_path} is held") if cell.is_run
+                    else RunOutcome(cell, "failed", error="interrupted"))
+    except OSError as error:
+        return RunOutcome(cell, "failed", error=f"cannot lock {cell.lock_path}: {error}")
+    try:
+        previous, state = read_manifest(cell), run_state(cell)
+        if cell.is_run and previous not in (None, planned) and state in ("complete", "stale", "failed"):
+            return RunOutcome(cell, "skipped" if state == "complete" else state, previous.get("attempt"),
+                              error=previous.get("error") if state == "failed" else None)
+        manifest = execute(cell, previous, context)
     except Exception as error:
-        return RunOutcome(cell, "failed", attempt, error=f"{type(error).__name__}: {error}")
+        return RunOutcome(cell, "failed", error=f"{type(error).__name__}: {error}")
+    finally:
+        lock.release()
     return RunOutcome(cell, manifest["status"], manifest["attempt"], manifest["wall_seconds"],
                       manifest["error"])
 

@@ -72,6 +72,11 @@ def load_task(
         tokenizer: prompts become chat messages when it has a chat template (or is ``None``), plain text otherwise.
         data_path: hub tasks only: a local copy (folder or parquet/json file) to read instead of the hub.
         cache_dir: hub tasks only: the ``datasets`` cache directory.
+
+    Bad data never reaches a trainer: malformed hub rows (missing or empty problem or answer, a broken or
+    missing image...) are skipped and counted in one :class:`~uec_repro.tasks.hub.MalformedRowsWarning`, a split
+    without a valid row is a :class:`ParameterError`, and a generated row that breaks the schema raises
+    :class:`BadExampleError` naming its id.
     """
     import datasets
 

@@ -37,9 +37,14 @@ Where the data comes from:
 ``random.Random(seed)`` and the first ``n`` are taken, so with one seed a smaller ``n`` is a prefix
 of a larger one. ``n`` larger than the split is a :class:`ParameterError`.
 
-Malformed rows (empty problem, missing or empty answer, a ``gsm8k`` answer without ``####``, a
-``geometry3k`` row without an image) are skipped, not loaded: they are counted and named in one
-:class:`MalformedRowsWarning`, and ``n`` counts valid rows only.
+Malformed rows are skipped, not loaded: a problem that is missing, not a string or empty (for
+``geometry3k``: empty once ``<image>`` is removed); an answer that is missing, empty, NaN or not a string or
+number; a ``gsm8k`` answer without ``####``; a ``geometry3k`` row without an image or whose first image cannot
+be decoded. They are counted and named, with the reason, in one :class:`MalformedRowsWarning` (its
+``reasons`` maps row id to reason), and ``n`` counts valid rows only. Images are decoded when a row is built,
+so with ``n`` an undecodable image is only found (and counted) if its row is among those drawn; the next
+valid row takes its place. A split with no valid row at all is a :class:`ParameterError`, so a training run
+never starts on an empty or broken dataset.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import random
 import re
@@ -57,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from ..validation import ParameterError, check_choice, check_int
-from .schema import make_example
+from .schema import BadExampleError, make_example
 
 HUB_PROBE_TIMEOUT_S = 3.0
 TRUE_VALUES = {"1", "ON", "YES", "TRUE"}
@@ -70,7 +76,14 @@ class DatasetUnavailableError(ParameterError):
 
 
 class MalformedRowsWarning(UserWarning):
-    """Some rows of a dataset were skipped because they do not make a valid example."""
+    """Some rows of a dataset were skipped because they do not make a valid example.
+
+    ``reasons``: row id -> why it was skipped, for every skipped row.
+    """
+
+    def __init__(self, message: str, reasons: dict[str, str]) -> None:
+        super().__init__(message)
+        self.reasons = reasons
 
 
 @dataclass(frozen=True)
@@ -262,7 +275,15 @@ def _read_files(spec: HubDataset, files: list[Path]):
         if file.suffix == ".parquet":
             tables.append(pq.read_table(file))
         elif file.suffix in (".jsonl", ".json"):
-            tables.append(pa.Table.from_pylist(_read_json_rows(file)))
+            rows = _read_json_rows(file)
+            for row in rows:  # one number or list among strings would make pyarrow reject the whole file
+                for key in (spec.question_key, spec.answer_key):
+                    if key in row:
+                        row[key] = _text(row[key])
+            try:
+                tables.append(pa.Table.from_pylist(rows))
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise ParameterError(f"data file {str(file)!r}: a column mixes value types: {exc}") from exc
         else:
             raise ParameterError(f"data file {str(file)!r}: unsupported format (use .parquet, .jsonl or .json)")
     try:
@@ -298,31 +319,56 @@ def _rows(spec: HubDataset, split: str, table, n: int | None, seed: int) -> list
         )
     questions = table.column(spec.question_key).to_pylist()
     answers = table.column(spec.answer_key).to_pylist()
-    image_counts = _image_counts(table) if spec.name == "geometry3k" else None
-    valid, bad = [], []
-    for i, (q, a) in enumerate(zip(questions, answers, strict=True)):
-        ok = isinstance(q, str) and bool(_clean_question(spec, q)) and _final_answer(spec, a) is not None
-        if ok and image_counts is not None:
-            ok = bool(image_counts[i])
-        (valid if ok else bad).append(i)
-    if bad:
-        ids = [_row_id(spec, split, i) for i in bad]
-        shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
-        warnings.warn(
-            f"{spec.name} {split!r}: skipped {len(bad)} malformed row(s) (empty problem, missing answer"
-            f"{', no image' if image_counts is not None else ''}): {shown}",
-            MalformedRowsWarning,
-            stacklevel=3,
-        )
+    image_counts = _image_counts(table) if spec.name == "geometry3k" else [1] * len(questions)
+    candidates, reasons = [], {}
+    for i, (q, a, images) in enumerate(zip(questions, answers, image_counts, strict=True)):
+        reason = _row_problem(spec, q, a, images)
+        if reason:
+            reasons[_row_id(spec, split, i)] = reason
+        else:
+            candidates.append(i)
     if n is not None:
-        if n > len(valid):
-            skipped = f" (after skipping {len(bad)} malformed rows)" if bad else ""
-            raise ParameterError(f"n={n} is more than the {len(valid)} rows of {spec.name} split {split!r}{skipped}")
-        valid = list(valid)
-        random.Random(seed).shuffle(valid)
-        valid = valid[:n]
-    records = table.take(valid).to_pylist()
-    return [_example(spec, split, i, record) for i, record in zip(valid, records, strict=True)]
+        random.Random(seed).shuffle(candidates)
+    wanted = len(candidates) if n is None else n
+    examples, cursor = [], 0
+    while len(examples) < wanted and cursor < len(candidates):  # rows that fail to build are replaced by the next
+        chunk = candidates[cursor:cursor + wanted - len(examples)]
+        cursor += len(chunk)
+        for i, record in zip(chunk, table.take(chunk).to_pylist(), strict=True):
+            try:
+                examples.append(_example(spec, split, i, record))
+            except BadExampleError as exc:
+                reasons[_row_id(spec, split, i)] = str(exc).split(": ", 1)[-1]
+    _warn_malformed(spec, split, reasons)
+    skipped = f" (after skipping {len(reasons)} malformed rows)" if reasons else ""
+    if n is not None and len(examples) < n:
+        raise ParameterError(f"n={n} is more than the {len(examples)} rows of {spec.name} split {split!r}{skipped}")
+    if not examples:
+        raise ParameterError(f"{spec.name} split {split!r} has no valid row{skipped}")
+    return examples
+
+
+def _row_problem(spec: HubDataset, question: Any, answer: Any, images: int) -> str | None:
+    """Why a row cannot be an example (cheap checks, no image decoding), or None."""
+    if not _question(spec, question):
+        return "missing or empty problem"
+    if _final_answer(spec, answer) is None:
+        no_separator = spec.name == "gsm8k" and isinstance(answer, str) and answer.strip() and GSM8K_SEPARATOR not in answer
+        return f"answer without {GSM8K_SEPARATOR!r}" if no_separator else "missing or empty answer"
+    if not images:
+        return "no image"
+    return None
+
+
+def _warn_malformed(spec: HubDataset, split: str, reasons: dict[str, str]) -> None:
+    if not reasons:
+        return
+    shown = ", ".join(f"{row_id} ({why})" for row_id, why in list(reasons.items())[:10])
+    more = f" and {len(reasons) - 10} more" if len(reasons) > 10 else ""
+    warnings.warn(
+        MalformedRowsWarning(f"{spec.name} {split!r}: skipped {len(reasons)} malformed row(s): {shown}{more}", reasons),
+        stacklevel=4,
+    )
 
 
 def _image_counts(table) -> list[int]:
@@ -339,7 +385,18 @@ def _row_id(spec: HubDataset, split: str, index: int) -> str:
     return f"{spec.name}-{split}-{index:05d}"
 
 
-def _clean_question(spec: HubDataset, question: str) -> str:
+def _text(value: Any) -> str | None:
+    """A string as is, a finite number as a string (``5`` -> ``"5"``), anything else (None, NaN, lists) None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return str(value)
+    return None
+
+
+def _question(spec: HubDataset, value: Any) -> str:
+    """The problem text ("" when missing): for geometry3k without its ``<image>`` placeholder."""
+    question = _text(value) or ""
     if spec.name == "geometry3k":
         question = question.replace("<image>", "")
     return question.strip()
@@ -349,11 +406,10 @@ GSM8K_SEPARATOR = "####"
 
 
 def _final_answer(spec: HubDataset, answer: Any) -> str | None:
-    """The reference answer string, or None when missing/empty."""
+    """The reference answer string, or None when missing, empty, NaN or not a string or number."""
+    answer = _text(answer)
     if answer is None:
         return None
-    if not isinstance(answer, str):
-        answer = str(answer)
     if spec.name == "gsm8k":
         if GSM8K_SEPARATOR not in answer:
             return None
@@ -392,7 +448,7 @@ def _json_safe(value: Any) -> Any:
 
 def _example(spec: HubDataset, split: str, index: int, record: dict[str, Any]) -> dict[str, Any]:
     row_id = _row_id(spec, split, index)
-    question = _clean_question(spec, record[spec.question_key])
+    question = _question(spec, record[spec.question_key])
     answer = _final_answer(spec, record[spec.answer_key])
     meta: dict[str, Any] = {"hub_id": spec.hub_id, "split": split, "index": index}
     image, solution, difficulty = None, "", 0
@@ -401,10 +457,8 @@ def _example(spec: HubDataset, split: str, index: int, record: dict[str, Any]) -
         first = images[0] if isinstance(images, list) else images
         try:
             image = _to_pil(first)
-        except Exception as exc:
-            from .schema import BadExampleError
-
-            raise BadExampleError(f"example {row_id!r}: its image cannot be decoded: {exc}") from exc
+        except Exception as exc:  # PIL raises many types (OSError, ValueError, DecompressionBombError ...)
+            raise BadExampleError(f"example {row_id!r}: image cannot be decoded: {exc}") from exc
         for key in ("id", "choices", "ground_truth"):
             if key in record:
                 meta[key] = _json_safe(record[key])

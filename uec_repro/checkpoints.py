@@ -1,0 +1,124 @@
+"""Resumable checkpoints of a training run, on top of Hugging Face's.
+
+HF's ``Trainer`` writes ``<output_dir>/checkpoint-<step>/`` with the adapter (safetensors), optimizer,
+scheduler, RNG states and trainer state, and reads them back with ``torch.load(weights_only=True)``, which
+refuses arbitrary pickled objects. :class:`~uec_repro.trainer.UECTrainer` adds what UEC-RL needs on top: the
+batch and replay buffers (safetensors, with their scalar fields as JSON metadata) and its own random states.
+Its state file, :data:`STATE_FILE`, is written last and atomically, so a checkpoint without it was cut off and
+is never resumed from.
+
+After a crash, :func:`prepare_resume` picks the newest complete checkpoint and cuts ``metrics.jsonl`` back to
+the steps that checkpoint had finished, so the resumed run appends each later step exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .atomic import write_text_atomic
+
+__all__ = [
+    "BUFFERS_FILE",
+    "STATE_FILE",
+    "complete_checkpoints",
+    "directory_bytes",
+    "load_samples",
+    "prepare_resume",
+    "remove_checkpoints",
+    "save_samples",
+]
+
+STATE_FILE = "uec_state.json"
+BUFFERS_FILE = "uec_buffers.safetensors"
+PREFIX = "checkpoint-"
+
+
+def save_samples(path: str | Path, groups: dict[str, list[Any]], extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Save lists of sample dataclasses (fields: tensors, ``None`` or JSON scalars) and ``extra`` tensors."""
+    tensors: dict[str, torch.Tensor] = {f"extra.{name}": t.contiguous() for name, t in (extra or {}).items()}
+    scalars: dict[str, list[dict[str, Any]]] = {}
+    for group, samples in groups.items():
+        scalars[group] = []
+        for index, sample in enumerate(samples):
+            record = {}
+            for f in fields(sample):
+                value = getattr(sample, f.name)
+                if isinstance(value, torch.Tensor):
+                    tensors[f"{group}.{index}.{f.name}"] = value.detach().cpu().contiguous()
+                else:
+                    record[f.name] = value
+            scalars[group].append(record)
+    save_file(tensors, str(path), metadata={"samples": json.dumps(scalars)})
+
+
+def load_samples(path: str | Path, factory: Callable[..., Any]) -> tuple[dict[str, list[Any]], dict[str, torch.Tensor]]:
+    """The groups and extra tensors written by :func:`save_samples`, samples rebuilt with ``factory(**fields)``."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        scalars = json.loads(handle.metadata()["samples"])
+    tensors = load_file(str(path))
+    groups = {}
+    for group, records in scalars.items():
+        groups[group] = []
+        for index, record in enumerate(records):
+            prefix = f"{group}.{index}."
+            own = {key[len(prefix):]: t for key, t in tensors.items() if key.startswith(prefix)}
+            groups[group].append(factory(**record, **own))
+    extra = {key[len("extra."):]: t for key, t in tensors.items() if key.startswith("extra.")}
+    return groups, extra
+
+
+def _step_of(folder: Path) -> int:
+    return int(folder.name[len(PREFIX):])
+
+
+def complete_checkpoints(output_dir: str | Path) -> list[Path]:
+    """The checkpoints of a run that were written to the end (their state file exists), oldest first."""
+    folders = [p for p in Path(output_dir).glob(f"{PREFIX}*") if p.name[len(PREFIX):].isdigit()]
+    return sorted((p for p in folders if (p / STATE_FILE).is_file()), key=_step_of)
+
+
+def remove_checkpoints(output_dir: str | Path, keep: Path | None = None) -> None:
+    """Remove every checkpoint folder of a run (complete or not) except ``keep``."""
+    for folder in Path(output_dir).glob(f"{PREFIX}*"):
+        if folder != keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def directory_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def prepare_resume(output_dir: str | Path, metrics_file: str) -> Path | None:
+    """Get an unfinished run ready to resume: returns its newest complete checkpoint (None: start over), removes
+    the other checkpoints and cuts the metrics file back to the rows of steps that checkpoint includes (a
+    half-written last row is dropped too). With no checkpoint the metrics file is removed."""
+    output_dir = Path(output_dir)
+    checkpoints = complete_checkpoints(output_dir)
+    latest = checkpoints[-1] if checkpoints else None
+    remove_checkpoints(output_dir, keep=latest)
+    metrics = output_dir / metrics_file
+    if latest is None:
+        metrics.unlink(missing_ok=True)
+        return None
+    done = _step_of(latest)
+    kept = []
+    if metrics.exists():
+        for line in metrics.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if row.get("step", done + 1) <= done:
+                kept.append(line)
+    write_text_atomic(metrics, "".join(f"{line}\n" for line in kept))
+    return latest
