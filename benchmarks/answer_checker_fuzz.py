@@ -26,6 +26,7 @@ RESULTS = Path(__file__).parent / "results"
 SLACK_S = 0.5  # scanning a 1 MB completion and the pipe round trip, on a loaded machine
 FULL_EXAMPLES, QUICK_EXAMPLES = 1000, 30
 
+# Each of these took from seconds to forever before the fixes, or would with a naive checker (also a test case).
 NASTY = {
     "1 MB of text, no box": "a" * 1_000_000,
     "1 MB boxed": "\\boxed{" + "x" * 1_000_000 + "}",
@@ -40,6 +41,7 @@ NASTY = {
     "\\frac nested 1000 deep": "\\boxed{" + "\\frac{1}{" * 1000 + "2" + "}" * 1000 + "}",
     "\\frac nested 50 deep": "\\boxed{" + "\\frac{1}{" * 50 + "2" + "}" * 50 + "}",
     "\\sqrt nested 300 deep": "\\boxed{" + "\\sqrt{" * 300 + "2" + "}" * 300 + "}",
+    # the trailing-unit pattern backtracked exponentially on repeated units (22 units: 7 s; 300: forever)
     "300 repeated units": "\\boxed{1" + " cm" * 300 + " x}",
     "100k repeated units": "\\boxed{1" + " cm" * 100_000 + " x}",
     "python payload": "\\boxed{__import__('os').system('true')}",

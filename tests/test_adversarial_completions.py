@@ -18,6 +18,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.answer_checker_fuzz import NASTY
 from uec_repro import rewards
 from uec_repro.rewards import (
     KILL_MARGIN_S,
@@ -74,25 +75,6 @@ def test_no_code_from_a_completion_or_an_answer_runs(tmp_path, side):
     assert not sentinel.exists()
 
 
-# Each of these took from seconds to forever before the fixes, or would with a naive checker.
-NASTY = {
-    "1 MB of text, no box": "a" * 1_000_000,
-    "1 MB boxed": "\\boxed{" + "x" * 1_000_000 + "}",
-    "1 MB boxed digits": "\\boxed{" + "9" * 1_000_000 + "}",
-    "10k unmatched open braces": "{" * 10_000 + "\\boxed{1" + "}" * 5,
-    "10k nested braces in a box": "\\boxed{" + "{" * 10_000 + "1" + "}" * 10_000 + "}",
-    "python power tower": "\\boxed{10**10**10}",
-    "latex power tower": "\\boxed{10^{10^{10}}}",
-    "9^9^9^9": "\\boxed{9^{9^{9^9}}}",
-    "huge power": "\\boxed{7^{123456789}}",
-    "huge factorial": "\\boxed{(10^{10})!}",
-    "frac nested 1000 deep": "\\boxed{" + "\\frac{1}{" * 1000 + "2" + "}" * 1000 + "}",
-    "frac nested 50 deep": "\\boxed{" + "\\frac{1}{" * 50 + "2" + "}" * 50 + "}",
-    "sqrt nested 300 deep": "\\boxed{" + "\\sqrt{" * 300 + "2" + "}" * 300 + "}",
-    # _TRAILING_UNIT backtracked exponentially on repeated units (22 units: 7 s; 300: forever)
-    "300 repeated units": "\\boxed{1" + " cm" * 300 + " x}",
-    "100k repeated units": "\\boxed{1" + " cm" * 100_000 + " x}",
-}
 
 
 def timed_scores(completions: dict[str, str]) -> dict[str, tuple[float, float]]:

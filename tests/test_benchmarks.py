@@ -2,19 +2,15 @@
 on the toy policy, and the trainer's deferred reference pass (same results as TRL's eager one)."""
 
 import json
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package lives at the repo root
-
-from benchmarks.common import BenchmarkError, Interleaver, parse_args, run_settings, stock_config  # noqa: E402
-from benchmarks.generation import completion_tokens  # noqa: E402
-from benchmarks.update import padded_tokens  # noqa: E402
-from uec_repro.profiling import (  # noqa: E402
+from benchmarks.common import BenchmarkError, Interleaver, parse_args, run_settings, stock_config
+from benchmarks.generation import completion_tokens
+from benchmarks.update import padded_tokens
+from uec_repro.profiling import (
     block_ratios,
     count_flops,
     loglog_slope,

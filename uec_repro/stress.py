@@ -30,7 +30,7 @@ from .validation import ParameterError, check_int
 
 __all__ = ["Kill", "StressReport", "compare_runs", "run_chain", "stress"]
 
-# one short uec_rl run whose steps pass every fault point: updates, a replay at step 5, checkpoints every 2
+# one short uec_rl run whose steps pass every fault point: updates, replays due at steps 3 and 6, checkpoints every 2
 STRESS_SETTINGS: dict[str, Any] = {
     "method": "uec_rl", "steps": 6, "prompts_per_step": 4, "num_generations": 4, "max_completion_length": 24,
     "replay_frequency": 3, "overrides": {"batch_buffer": False}, "validation_prompts": 8, "validation_every": 3,
