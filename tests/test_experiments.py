@@ -408,8 +408,10 @@ def test_ctrl_c_stops_the_running_notebook_and_marks_it_interrupted(notebooks, t
         seeds = [0]
     """)
     run_dir = tmp_path / "runs" / "exp" / "grpo" / "seed0"
+    # as from a terminal: a shell's background job (e.g. a CI step started with `&`) inherits SIGINT ignored
     runner = subprocess.Popen([sys.executable, "-m", "uec_repro.experiments", "run", str(path), "--runs-root",
-                               str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not (run_dir / "pid").exists() and time.monotonic() < deadline and runner.poll() is None:
         time.sleep(0.2)
