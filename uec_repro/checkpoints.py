@@ -27,7 +27,9 @@ from .atomic import write_text_atomic
 
 __all__ = [
     "BUFFERS_FILE",
+    "PREFIX",
     "STATE_FILE",
+    "checkpoint_step",
     "complete_checkpoints",
     "directory_bytes",
     "load_samples",
@@ -77,14 +79,15 @@ def load_samples(path: str | Path, factory: Callable[..., Any]) -> tuple[dict[st
     return groups, extra
 
 
-def _step_of(folder: Path) -> int:
+def checkpoint_step(folder: Path) -> int:
+    """The training step of a ``checkpoint-<step>`` folder."""
     return int(folder.name[len(PREFIX):])
 
 
 def complete_checkpoints(output_dir: str | Path) -> list[Path]:
     """The checkpoints of a run that were written to the end (their state file exists), oldest first."""
     folders = [p for p in Path(output_dir).glob(f"{PREFIX}*") if p.name[len(PREFIX):].isdigit()]
-    return sorted((p for p in folders if (p / STATE_FILE).is_file()), key=_step_of)
+    return sorted((p for p in folders if (p / STATE_FILE).is_file()), key=checkpoint_step)
 
 
 def remove_checkpoints(output_dir: str | Path, keep: Path | None = None) -> None:
@@ -110,7 +113,7 @@ def prepare_resume(output_dir: str | Path, metrics_file: str) -> Path | None:
     if latest is None:
         metrics.unlink(missing_ok=True)
         return None
-    done = _step_of(latest)
+    done = checkpoint_step(latest)
     kept = []
     if metrics.exists():
         for line in metrics.read_text().splitlines():

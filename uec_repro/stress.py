@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import signal
 import subprocess
@@ -80,8 +81,6 @@ class StressReport:
 def attempt(settings: dict[str, Any], kill: Kill | None) -> int:
     """Run (or resume) the run of ``settings`` in a subprocess, dying at ``kill``; returns its exit code
     (negative: the signal that ended it)."""
-    import os
-
     env = dict(os.environ)
     env.pop("UEC_REPRO_FAULT", None)
     if kill and kill.point:

@@ -56,6 +56,7 @@ from .atomic import write_json_atomic
 from .baselines import clip_cov_mask, entropy_shaped_advantages, kl_cov_penalty
 from .checkpoints import (
     BUFFERS_FILE,
+    PREFIX,
     STATE_FILE,
     complete_checkpoints,
     directory_bytes,
@@ -443,7 +444,7 @@ class UECTrainer(GRPOTrainer):
             raise NonFiniteError(f"checkpoint-{step} not written: non-finite weights in {len(bad)} tensor(s), e.g. "
                                  f"{bad[0]}; the previous checkpoint is kept")
         run_dir = Path(self._get_output_dir(trial))
-        folder = run_dir / f"checkpoint-{step}"
+        folder = run_dir / f"{PREFIX}{step}"
         self._check_disk(run_dir)
         super()._save_checkpoint(model, trial)
         fault_point("checkpoint", step)

@@ -182,7 +182,7 @@ def run_training(settings: RunSettings) -> dict[str, Any]:
     import torch
     from transformers import PrinterCallback, set_seed
 
-    from .checkpoints import remove_checkpoints
+    from .checkpoints import checkpoint_step, remove_checkpoints
     from .evaluation import evaluate_policy
     from .models import LoraSettings, cast_trainable_to_fp32, load_policy
     from .rewards import accuracy_reward
@@ -191,7 +191,7 @@ def run_training(settings: RunSettings) -> dict[str, Any]:
 
     out = Path(settings.output_dir)
     checkpoint = _prepare_output_dir(settings, out, METRICS_FILE)
-    resumed_from = int(checkpoint.name.split("-")[1]) if checkpoint else 0
+    resumed_from = checkpoint_step(checkpoint) if checkpoint else 0
     threads = settings.threads or int(os.environ.get("UEC_REPRO_THREADS", "0"))
     if threads:
         torch.set_num_threads(threads)
