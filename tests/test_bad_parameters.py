@@ -179,6 +179,14 @@ CASES = [
          id="uec-repro: reproduce --jobs 0"),
     case("uec-repro", ["grpo-demo", "--num-generations", "many"], "--num-generations",
          "invalid int value: 'many'", id="uec-repro: --num-generations not an int"),
+    case("uec-repro", ["train", "stepz=3", "output_dir={tmp}/runs/x"], "setting 'stepz=3'",
+         "name=value with a name of ['method'", id="uec-repro train: unknown setting"),
+    case("uec-repro", ["train", "steps", "output_dir={tmp}/runs/x"], "setting 'steps'", "name=value",
+         id="uec-repro train: no value"),
+    case("uec-repro", ["train", "steps=0", "output_dir={tmp}/runs/x"], "steps=0", "must be >= 1",
+         id="uec-repro train: zero steps"),
+    case("uec-repro", ["train", "method=ppo", "output_dir={tmp}/runs/x"], "method='ppo'", "choose one of ['base', 'grpo'",
+         id="uec-repro train: unknown method"),
 ]
 
 

@@ -24,9 +24,11 @@ def sample(i: int, **fields) -> Sample:
                   reward=float(i % 2), truncated=i == 2, exploration=i > 1, **fields)
 
 
-def test_samples_round_trip_with_tensors_nones_and_extra_tensors(tmp_path):
+def test_samples_round_trip_with_tensors_image_inputs_nones_and_extra_tensors(tmp_path):
     samples = [sample(0), sample(1, old_logps=torch.tensor([-0.5, -1.0])),
-               sample(2, ref_logps=torch.zeros(3), token_advantages=torch.tensor([0.1, 0.2, 0.3]))]
+               sample(2, ref_logps=torch.zeros(3), token_advantages=torch.tensor([0.1, 0.2, 0.3]),
+                      images={"pixel_values": torch.rand(8, 6), "image_grid_thw": torch.tensor([[1, 2, 4]]),
+                              "mm_token_type_ids": torch.tensor([0, 1, 1, 0])})]
     generator = torch.Generator().manual_seed(7)
     save_samples(tmp_path / "b.safetensors", {"batch": samples[:2], "replay": samples[2:], "empty": []},
                  extra={"generator": generator.get_state()})
@@ -36,6 +38,11 @@ def test_samples_round_trip_with_tensors_nones_and_extra_tensors(tmp_path):
         for name in ("prompt_ids", "completion_ids", "ref_logps", "old_logps", "token_advantages"):
             want, got = getattr(saved, name), getattr(loaded, name)
             assert (want is None and got is None) or torch.equal(want, got), name
+        if saved.images is None:
+            assert loaded.images is None
+        else:
+            assert saved.images.keys() == loaded.images.keys()
+            assert all(torch.equal(saved.images[key], loaded.images[key]) for key in saved.images)
         assert (saved.advantage, saved.reward, saved.truncated, saved.exploration) == (
             loaded.advantage, loaded.reward, loaded.truncated, loaded.exploration)
     restored = torch.Generator()

@@ -109,3 +109,13 @@ def test_readme_paper_index_names_every_method():
     index = readme[readme.index("## Methods and the paper index"):readme.index("## Paper vs. code")]
     for name in METHODS:
         assert f"`{name}`" in index, name
+
+
+def test_exploration_rollouts_must_split_evenly_across_processes(monkeypatch):
+    monkeypatch.setattr(UECConfig, "world_size", property(lambda self: 4))  # as under a 4-process launch
+    with pytest.raises(ParameterError, match=r"exploration_generations=6 must be a multiple of the number of "
+                                             r"processes \(4\)"):
+        UECConfig(**CPU, num_generations=4, per_device_train_batch_size=8, exploration_generations=6)
+    assert UECConfig(**CPU, num_generations=4, per_device_train_batch_size=8).exploration_group_size == 16
+    assert UECConfig(**CPU, num_generations=4, per_device_train_batch_size=8, exploration_generations=6,
+                     exploration=False).exploration_group_size == 6  # not generated: no constraint

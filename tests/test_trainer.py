@@ -146,8 +146,21 @@ def test_the_trl_hooks_we_wrap_are_still_there():
         assert signature[: len(parameters)] == parameters, (name, signature)
     source = inspect.getsource(trl.GRPOTrainer._generate_and_score_completions)
     for needle in ('"advantages"', '"completion_mask"', '"ref_per_token_logps"', "self.num_generations",
-                   "rewards_per_func = self._calculate_rewards("):
+                   "rewards_per_func = self._calculate_rewards(",
+                   # several processes: TRL keeps this process's rows of the gathered advantages, in process order
+                   "self.accelerator.process_index * len(prompts)",
+                   # vision-language batches (uec_repro.multimodal)
+                   'output["pixel_values"]', 'output["image_grid_thw"]', 'output["num_images"]',
+                   'output["mm_token_type_ids"]'):
         assert needle in source, needle
+    assert "rewards_per_func = gather(rewards_per_func)" in inspect.getsource(trl.GRPOTrainer._calculate_rewards)
+    logps = list(inspect.signature(trl.GRPOTrainer._get_per_token_logps_and_entropies).parameters)
+    for name in ("compute_entropy", "pixel_values", "image_grid_thw", "num_images", "mm_token_type_ids"):
+        assert name in logps, name
+    loss = inspect.getsource(trl.GRPOTrainer._compute_loss)
+    for needle in ('inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes',
+                   "(per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)"):  # how _local_batch's weight works
+        assert needle in loss, needle
     init = inspect.getsource(trl.GRPOTrainer.__init__)
     for attribute in ("self.generation_config", "self.generation_kwargs", "self.eos_token_ids", "self._metrics"):
         assert attribute in init, attribute

@@ -44,7 +44,8 @@ PREFIX = "checkpoint-"
 
 
 def save_samples(path: str | Path, groups: dict[str, list[Any]], extra: dict[str, torch.Tensor] | None = None) -> None:
-    """Save lists of sample dataclasses (fields: tensors, ``None`` or JSON scalars) and ``extra`` tensors."""
+    """Save lists of sample dataclasses (fields: tensors, dicts of tensors, ``None`` or JSON scalars) and ``extra``
+    tensors."""
     tensors: dict[str, torch.Tensor] = {f"extra.{name}": t.contiguous() for name, t in (extra or {}).items()}
     scalars: dict[str, list[dict[str, Any]]] = {}
     for group, samples in groups.items():
@@ -55,6 +56,10 @@ def save_samples(path: str | Path, groups: dict[str, list[Any]], extra: dict[str
                 value = getattr(sample, f.name)
                 if isinstance(value, torch.Tensor):
                     tensors[f"{group}.{index}.{f.name}"] = value.detach().cpu().contiguous()
+                elif isinstance(value, dict):
+                    for key, tensor in value.items():
+                        tensors[f"{group}.{index}.{f.name}.{key}"] = tensor.detach().cpu().contiguous()
+                    record[f.name] = {"tensors": list(value)}
                 else:
                     record[f.name] = value
             scalars[group].append(record)
@@ -74,6 +79,9 @@ def load_samples(path: str | Path, factory: Callable[..., Any]) -> tuple[dict[st
         for index, record in enumerate(records):
             prefix = f"{group}.{index}."
             own = {key[len(prefix):]: t for key, t in tensors.items() if key.startswith(prefix)}
+            for name, value in record.items():
+                if isinstance(value, dict):  # a dict of tensors
+                    record[name] = {key: own.pop(f"{name}.{key}") for key in value["tensors"]}
             groups[group].append(factory(**record, **own))
     extra = {key[len("extra."):]: t for key, t in tensors.items() if key.startswith("extra.")}
     return groups, extra

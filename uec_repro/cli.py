@@ -1,16 +1,25 @@
-"""Command line: ``uec-repro reproduce | grpo-demo | build-toy | export-reference`` (also ``python -m uec_repro``).
+"""Command line: ``uec-repro reproduce | train | grpo-demo | build-toy | export-reference`` (also ``python -m
+uec_repro``).
 
 ``reproduce`` is the main job: the batch runner on the ``default`` preset (every method over seeds on the toy
 policy, then every figure), the same as ``python -m uec_repro.experiments run default``.
+
+``train`` is one run (:func:`uec_repro.training.run_training`) from ``name=value`` settings, e.g.
+``uec-repro train method=grpo steps=10 output_dir=runs/manual/grpo``; values are Python literals (numbers,
+``True``, ``{'beta': 0.0}``) or plain text. Under ``torchrun --nproc_per_node N -m uec_repro train ...`` or
+``accelerate launch --num_processes N -m uec_repro train ...`` it trains with N processes.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
+import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from .validation import ParameterError, check_writable_dir
 
@@ -33,6 +42,23 @@ def export_reference(experiment_dir: Path, destination: Path) -> int:
     return len(runs)
 
 
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """``["method=grpo", "steps=10"]`` -> ``{"method": "grpo", "steps": 10}``; names must be RunSettings fields."""
+    from .training import RunSettings
+
+    names = [f.name for f in dataclasses.fields(RunSettings)]
+    settings = {}
+    for pair in pairs:
+        name, equals, text = pair.partition("=")
+        if not equals or name not in names:
+            raise ParameterError(f"setting {pair!r} must be name=value with a name of {names}")
+        try:
+            settings[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            settings[name] = text
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     from .grpo_demo import GRPODemoConfig
 
@@ -42,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     reproduce = commands.add_parser("reproduce", help="The main job: the default preset, then every figure.")
     reproduce.add_argument("--runs-root", default="runs", help="Where runs go (<runs-root>/default/...).")
     reproduce.add_argument("--jobs", type=int, default=None, help="Runs in parallel (default: the preset's).")
+    train = commands.add_parser("train", help="One training run (uec_repro.training.RunSettings as name=value); "
+                                              "under torchrun or accelerate launch, with several processes.")
+    train.add_argument("settings", nargs="*", metavar="name=value", help="A RunSettings field and its value.")
     demo = commands.add_parser("grpo-demo", help="A short run of TRL's stock GRPOTrainer (no UEC-RL code).")
     for f in dataclasses.fields(GRPODemoConfig):
         demo.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f.metadata["help"])
@@ -63,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             config = GRPODemoConfig(**options)
             check_writable_dir("--output-dir", config.output_dir)
             print(format_summary(run_grpo_demo(config)))
+        elif args.command == "train":
+            from .training import RunSettings, run_training
+
+            result = run_training(RunSettings(**parse_settings(args.settings)))
+            if result is not None:
+                print(json.dumps(result["summary"], indent=1))
         elif args.command == "export-reference":
             destination = args.to or Path("data/reference") / args.experiment_dir.name
             check_writable_dir("--to", destination)

@@ -13,8 +13,8 @@ field                    released code (default)     paper text / later code
 ``batch_buffer_cap...``  2 x B0                      4 x B0 in later author code
 =======================  ==========================  ===============================================
 
-B0, the size of one unfiltered update batch, is ``per_device_train_batch_size`` completions (the authors:
-512 prompts x 5 = 2560). Sizes of the buffers are multiples of B0. A training step generates once and makes
+B0, the size of one unfiltered update batch, is ``per_device_train_batch_size`` completions times the number of
+processes (the authors: 512 prompts x 5 = 2560); with several processes, G' must split evenly among them. Sizes of the buffers are multiples of B0. A training step generates once and makes
 as many optimizer steps as the data it trains on needs (``updates_per_batch`` per B0; none when the batch
 buffer is not yet full), so TRL's ``steps_per_generation``, ``gradient_accumulation_steps`` and
 ``num_iterations`` stay 1.
@@ -197,6 +197,17 @@ class UECConfig(GRPOConfig):
 
             self.bf16 = torch.cuda.is_available() and not self.use_cpu
         super().__post_init__()
+        if self.exploration and self.exploration_group_size % self.world_size:
+            raise ParameterError(
+                f"exploration_generations={self.exploration_group_size} must be a multiple of the number of "
+                f"processes ({self.world_size}): each process generates an equal share of every hard prompt's extra "
+                "rollouts"
+            )
+
+    @property
+    def exploration_group_size(self) -> int:
+        """G': ``exploration_generations``, or 4 x ``num_generations`` when it is None."""
+        return self.exploration_generations or 4 * self.num_generations
 
     def validate_uec_fields(self) -> None:
         """Check the fields added here; ParameterError names the field, its value and what is allowed."""

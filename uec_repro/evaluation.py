@@ -68,8 +68,10 @@ def sample(
     max_new_tokens: int = 64,
     batch_size: int = 256,
     seed: int = 0,
+    images: Sequence[list[Any] | None] | None = None,
 ) -> Samples:
-    """Draw ``n`` completions per prompt; ``batch_size`` counts sequences (prompts x samples) per call."""
+    """Draw ``n`` completions per prompt; ``batch_size`` counts sequences (prompts x samples) per call.
+    ``images``: the images of each prompt, for a vision-language model (``tokenizer`` is then its processor)."""
     import torch
 
     check_int("n", n, minimum=1)
@@ -78,8 +80,9 @@ def sample(
     check_int("max_new_tokens", max_new_tokens, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
     texts = prompt_texts(tokenizer, prompts)
+    text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor's, or the tokenizer itself
     prompts_per_call = max(1, batch_size // n)
-    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    padding_side, text_tokenizer.padding_side = text_tokenizer.padding_side, "left"
     was_training = model.training
     model.eval()  # no dropout, and no gradient checkpointing, which disables the KV cache
     out = Samples([], [], [], [])
@@ -87,7 +90,9 @@ def sample(
     try:
         for start in range(0, len(texts), prompts_per_call):
             chunk = texts[start : start + prompts_per_call]
-            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            pictures = {} if images is None else {"images": list(images[start : start + prompts_per_call])}
+            enc = tokenizer(text=chunk, **pictures, return_tensors="pt", padding=True,
+                            add_special_tokens=False).to(model.device)
             with torch.no_grad():
                 gen = model.generate(
                     **enc,
@@ -99,13 +104,13 @@ def sample(
                     num_return_sequences=n,
                     return_dict_in_generate=True,
                     output_logits=True,
-                    pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=tokenizer.eos_token_id,
+                    pad_token_id=text_tokenizer.pad_token_id,
+                    eos_token_id=text_tokenizer.eos_token_id,
                 )
             new_tokens = gen.sequences[:, enc["input_ids"].shape[1] :]
             logits = torch.stack(gen.logits, dim=1).float() / temperature  # (rows, steps, vocab)
             entropy = -(logits.softmax(-1) * logits.log_softmax(-1)).sum(-1)
-            is_eos = new_tokens == tokenizer.eos_token_id
+            is_eos = new_tokens == text_tokenizer.eos_token_id
             # valid = up to and including the first EOS
             valid = (is_eos.long().cumsum(1) - is_eos.long()) == 0
             lengths = valid.sum(1)
@@ -119,7 +124,7 @@ def sample(
                     [float(entropy[r][valid[r]].mean()) if lengths[r] else 0.0 for r in rows]
                 )
     finally:
-        tokenizer.padding_side = padding_side
+        text_tokenizer.padding_side = padding_side
         model.train(was_training)
     return out
 
@@ -147,15 +152,17 @@ def evaluate_policy(
 ) -> EvalResult:
     """Pass@k for each k in ``ks``, mean@n, maj@n, hard share and mean token entropy on ``dataset``.
 
-    ``dataset`` has ``prompt`` and ``answer`` columns (any :func:`uec_repro.tasks.load_task` result).
+    ``dataset`` has ``prompt`` and ``answer`` columns (any :func:`uec_repro.tasks.load_task` result), and an
+    ``image`` column for a vision-language model, whose processor is then ``tokenizer``.
     """
     for k in ks:
         check_int("ks", k, minimum=1, maximum=n)
     check_int("hard_group_size", hard_group_size, minimum=1, maximum=n)
     rows = list(dataset) if limit is None else list(dataset.select(range(min(limit, len(dataset)))))
+    images = [[r["image"]] if r.get("image") is not None else [] for r in rows]
     samples = sample(
         model, tokenizer, [r["prompt"] for r in rows], n=n, temperature=temperature, top_p=top_p,
-        max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed,
+        max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, images=images if any(images) else None,
     )
     per_prompt = []
     for row, completions, entropy, lengths, truncated in zip(

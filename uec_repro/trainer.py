@@ -29,7 +29,18 @@ Checkpoints are HF's plus the two buffers and this class's random states (:mod:`
 resumed run continues exactly where the checkpoint left it. A step with non-finite rewards, advantages, loss
 or gradients makes no update; too many in a row stop the run (``nonfinite_patience``).
 
-Single process only for now: hard-prompt detection, filters and buffers act on the local batch.
+Several processes (``accelerate launch``, ``torchrun``): B0 is the global batch, ``per_device_train_batch_size``
+x the number of processes. Each process generates its share of the rollouts (the standard ones by TRL's sampler,
+the exploration ones as an even split of all hard prompts' G' rows); every process then gathers all samples, so
+hard-prompt detection, the filters, both buffers and the replay draw see the global batch and make the same
+decisions with the same random state. Each mini-batch is split across the processes and every process's loss is
+weighted by its share of the mini-batch (tokens, or sequences for sequence-mean losses), so that DDP's gradient
+average equals the single-process gradient of the whole mini-batch. KL-Cov and Clip-Cov pick their tokens within
+each process's share, as the authors' code does within each GPU's micro-batch.
+
+Vision-language models (Qwen-VL layout): every sample keeps its own image inputs, cut out of TRL's packed batch
+and packed again for each mini-batch by :mod:`uec_repro.multimodal`, so exploration, the buffers and replay carry
+a sample's images with it.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate.utils import gather_object
 from trl import GRPOTrainer
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import pad
@@ -66,6 +78,7 @@ from .checkpoints import (
 )
 from .config import UECConfig
 from .faults import fault_point
+from .multimodal import IMAGE_KEYS, collate_images, split_images
 from .selection import (
     BatchBuffer,
     ReplayBuffer,
@@ -80,6 +93,8 @@ from .validation import ParameterError
 __all__ = ["InsufficientDiskError", "NonFiniteError", "Sample", "UECTrainer"]
 
 METRICS_FILE = "metrics.jsonl"
+# TRL loss types that average per-sequence means (the others average over tokens)
+SEQUENCE_MEAN_LOSSES = ("grpo", "sapo", "dr_grpo", "luspo")
 
 
 class NonFiniteError(RuntimeError):
@@ -104,6 +119,7 @@ class Sample:
     ref_logps: torch.Tensor | None = None
     old_logps: torch.Tensor | None = None  # set when the sample is first trained on; replay keeps it
     token_advantages: torch.Tensor | None = None  # Entropy-Adv's per-token advantages
+    images: dict[str, torch.Tensor] | None = None  # its image inputs (vision-language models; see multimodal)
 
 
 class UECTrainer(GRPOTrainer):
@@ -119,15 +135,11 @@ class UECTrainer(GRPOTrainer):
         if not isinstance(config, UECConfig):
             raise ParameterError(f"args must be a UECConfig (see uec_repro.config.method_config), got {type(config)}")
         super().__init__(*args, **kwargs)
-        if self.accelerator.num_processes > 1:
-            raise ParameterError(
-                f"UECTrainer runs in one process for now (got {self.accelerator.num_processes}); its buffers and "
-                "filters are not yet synchronised across processes"
-            )
+        self.num_processes, self.process_index = self.accelerator.num_processes, self.accelerator.process_index
         self.validation_dataset = validation_dataset
-        self.batch_size = self.args.per_device_train_batch_size  # B0
+        self.batch_size = self.args.per_device_train_batch_size * self.num_processes  # B0, the global batch
         self.mini_batch_size = math.ceil(self.batch_size / self.args.updates_per_batch)
-        self.exploration_generations = self.args.exploration_generations or 4 * self.num_generations
+        self.exploration_generations = self.args.exploration_group_size  # G'
         self.batch_buffer = (
             BatchBuffer(self.batch_size, int(self.args.batch_buffer_capacity * self.batch_size))
             if self.args.batch_buffer else None
@@ -136,7 +148,7 @@ class UECTrainer(GRPOTrainer):
             ReplayBuffer(self.batch_size, int(self.args.replay_capacity * self.batch_size)) if self.args.replay else None
         )
         self._rng = random.Random(self.args.seed)
-        self._clip_cov_generator = torch.Generator().manual_seed(self.args.seed)
+        self._clip_cov_generator = torch.Generator().manual_seed(self.args.seed + self.process_index)
         self._last_rewards: torch.Tensor | None = None
         self._loss_inputs: dict[str, Any] | None = None  # the mini-batch whose loss is being computed
         self._kl_cov_term: torch.Tensor | None = None
@@ -173,7 +185,7 @@ class UECTrainer(GRPOTrainer):
         """Standard rollouts, then exploration of hard prompts; returns the samples that pass the filters."""
         group = self.num_generations
         fault_point("generation", self.state.global_step + 1)
-        standard = self._samples(super()._generate_and_score_completions(inputs), exploration=False)
+        standard = self._all_samples(super()._generate_and_score_completions(inputs), exploration=False)
         rewards = torch.tensor([s.reward for s in standard])
         if not self._finite("rewards", rewards) or not self._finite("advantages", [s.advantage for s in standard]):
             standard = []  # none of this step's rollouts is trained on or buffered
@@ -184,10 +196,14 @@ class UECTrainer(GRPOTrainer):
         explored: list[Sample] = []
         if self.args.exploration and hard.any():
             started = time.perf_counter()
-            hard_inputs = [inputs[g * group] for g in hard.nonzero().flatten().tolist()]
+            all_inputs = self._gathered(inputs)
+            hard_inputs = [all_inputs[g * group] for g in hard.nonzero().flatten().tolist()]
             repeated = [row for row in hard_inputs for _ in range(self.exploration_generations)]
+            share = len(repeated) // self.num_processes  # this process's contiguous share, in process order
             with self._exploration_sampling():
-                explored = self._samples(super()._generate_and_score_completions(repeated), exploration=True)
+                output = super()._generate_and_score_completions(
+                    repeated[self.process_index * share : (self.process_index + 1) * share])
+                explored = self._all_samples(output, exploration=True)
             if not self._finite("exploration rewards", [s.reward for s in explored]) or not self._finite(
                     "exploration advantages", [s.advantage for s in explored]):
                 explored = []
@@ -270,13 +286,14 @@ class UECTrainer(GRPOTrainer):
         for position, (phase, samples) in enumerate(mini_batches):
             started = time.perf_counter()
             fault_point(phase, self.state.global_step + 1)
-            inputs = self._collate(samples)
+            inputs, weight = self._local_batch(samples)
             with self.compute_loss_context_manager():
-                loss = self.compute_loss(model, inputs)
-            if not self._finite("loss", loss.detach()):
+                loss = self.compute_loss(model, inputs) * weight
+            if not self._finite("loss", loss.detach(), every_process=True):
                 break
             self.accelerator.backward(loss)
-            if not self._finite("gradients", [p.grad for p in model.parameters() if p.grad is not None]):
+            if not self._finite("gradients", [p.grad for p in model.parameters() if p.grad is not None],
+                                every_process=True):
                 break
             losses.append(loss.detach())
             if position < len(mini_batches) - 1:
@@ -287,6 +304,25 @@ class UECTrainer(GRPOTrainer):
         if not losses:
             return torch.zeros((), device=self.accelerator.device)
         return torch.stack(losses).mean()
+
+    def _local_batch(self, samples: list[Sample]) -> tuple[dict[str, Any], float]:
+        """This process's part of a mini-batch, collated, and the weight of its loss: the number of processes times
+        its share of the mini-batch's tokens (of its sequences, for sequence-mean losses). TRL's loss is a mean over
+        the local part and DDP averages the processes' gradients, so the weighted result is the gradient of the
+        whole mini-batch's loss (weight 1 in one process). A process left without samples computes the loss of one
+        sample with its completion mask zeroed (loss 0, weight 0), because every process must take part in DDP's
+        backward."""
+        local = samples[self.process_index :: self.num_processes]
+        batch = self._collate(local or samples[:1])
+        if not local:
+            batch["completion_mask"] = torch.zeros_like(batch["completion_mask"])
+            batch["num_items_in_batch"] = batch["completion_mask"].sum()
+            return batch, 0.0
+
+        def size(part: list[Sample]) -> int:
+            return len(part) if self.loss_type in SEQUENCE_MEAN_LOSSES else sum(len(s.completion_ids) for s in part)
+
+        return batch, self.num_processes * size(local) / size(samples)
 
     def _optimizer_step(self, model) -> None:
         if self.args.max_grad_norm and self.args.max_grad_norm > 0:
@@ -303,41 +339,57 @@ class UECTrainer(GRPOTrainer):
 
         Samples go through these no-grad passes sorted by length, in chunks of one mini-batch, so that little of
         each chunk is padding; a sample's values do not depend on its chunk (up to float rounding)."""
-        fresh = self._by_length([s for s in samples if s.old_logps is None])
         if self.beta != 0.0:
-            for chunk in self._chunks(self._by_length([s for s in samples if s.ref_logps is None])):
-                batch = self._collate(chunk, with_old_logps=False)
-                logps = self._reference_logps(*self._model_inputs(batch))
-                for row, sample in enumerate(chunk):
-                    sample.ref_logps = logps[row, : len(sample.completion_ids)].cpu()
+            def reference(chunk: list[Sample]) -> list[dict[str, torch.Tensor]]:
+                logps = self._reference_logps(self._model_inputs(self._collate(chunk, with_old_logps=False)))
+                return [{"ref_logps": logps[row, : len(s.completion_ids)].cpu()} for row, s in enumerate(chunk)]
+
+            self._fill(self._by_length([s for s in samples if s.ref_logps is None]), reference)
+        fresh = self._by_length([s for s in samples if s.old_logps is None])
         if not fresh:
             return
         entropy_adv = self.args.entropy_adv_alpha > 0
-        nll, count, explore_nll, explore_count = 0.0, 0, 0.0, 0
-        for chunk in self._chunks(fresh):
+
+        def old(chunk: list[Sample]) -> list[dict[str, torch.Tensor]]:
             batch = self._collate(chunk, with_old_logps=False)
             with disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
                 logps, entropies, _ = self._get_per_token_logps_and_entropies(
-                    self.model, *self._model_inputs(batch), compute_entropy=entropy_adv,
+                    self.model, **self._model_inputs(batch), compute_entropy=entropy_adv,
                 )
-            mask = batch["completion_mask"]
             if entropy_adv:
-                shaped = entropy_shaped_advantages(
-                    batch["advantages"], entropies, mask, self.args.entropy_adv_alpha, self.args.entropy_adv_kappa
-                )
+                shaped = entropy_shaped_advantages(batch["advantages"], entropies, batch["completion_mask"],
+                                                   self.args.entropy_adv_alpha, self.args.entropy_adv_kappa)
+            values = []
             for row, sample in enumerate(chunk):
                 length = len(sample.completion_ids)
-                sample.old_logps = logps[row, :length].cpu()
-                if entropy_adv:
-                    sample.token_advantages = shaped[row, :length].cpu()
-            nll -= float((logps * mask).sum())
-            count += int(mask.sum())
-            explore_mask = mask * torch.tensor([s.exploration for s in chunk], device=mask.device).unsqueeze(1)
-            explore_nll -= float((logps * explore_mask).sum())
-            explore_count += int(explore_mask.sum())
-        self._log("entropy/sampled_nll", nll / max(count, 1))
-        if explore_count:
-            self._log("entropy/exploration_sampled_nll", explore_nll / explore_count)
+                values.append({"old_logps": logps[row, :length].cpu()}
+                              | ({"token_advantages": shaped[row, :length].cpu()} if entropy_adv else {}))
+            return values
+
+        self._fill(fresh, old)
+        self._log("entropy/sampled_nll", self._mean_nll(fresh))
+        explored = [s for s in fresh if s.exploration]
+        if explored:
+            self._log("entropy/exploration_sampled_nll", self._mean_nll(explored))
+
+    def _fill(self, samples: list[Sample], compute) -> None:
+        """Set per-sample values that ``compute`` makes for one chunk (a mini-batch) of ``samples`` at a time; the
+        chunks are shared out among the processes in turn, and every process gets every sample's values."""
+        chunks = self._chunks(samples)
+        done = [(c, compute(chunk)) for c, chunk in enumerate(chunks) if c % self.num_processes == self.process_index]
+        for c, values in self._gathered(done):
+            for sample, fields in zip(chunks[c], values, strict=True):
+                for name, value in fields.items():
+                    setattr(sample, name, value)
+
+    @staticmethod
+    def _mean_nll(samples: list[Sample]) -> float:
+        """The authors' entropy estimate: mean -log p of the sampled tokens, over all tokens of ``samples``."""
+        return -sum(float(s.old_logps.sum()) for s in samples) / max(sum(len(s.completion_ids) for s in samples), 1)
+
+    def _gathered(self, items: list) -> list:
+        """``items`` of every process, in process order (the list itself in one process)."""
+        return gather_object(items) if self.num_processes > 1 else items
 
     @staticmethod
     def _by_length(samples: list[Sample]) -> list[Sample]:
@@ -347,25 +399,27 @@ class UECTrainer(GRPOTrainer):
         return [samples[start : start + self.mini_batch_size] for start in range(0, len(samples), self.mini_batch_size)]
 
     @staticmethod
-    def _model_inputs(batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """``input_ids``, ``attention_mask`` and ``logits_to_keep`` of a collated batch."""
-        input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
-        attention_mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
-        return input_ids, attention_mask, batch["completion_ids"].size(1)
+    def _model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+        """The arguments of ``_get_per_token_logps_and_entropies`` for a collated batch: ids, attention mask,
+        ``logits_to_keep`` and any image inputs."""
+        return {
+            "input_ids": torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1),
+            "attention_mask": torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1),
+            "logits_to_keep": batch["completion_ids"].size(1),
+            **{key: batch[key] for key in IMAGE_KEYS if key in batch},
+        }
 
-    def _reference_logps(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, logits_to_keep: int):
+    def _reference_logps(self, inputs: dict[str, Any]):
         """Per-token log-probs under the reference policy, as TRL's rollout computes them: the reference model, or
         the policy with its adapter off (or its frozen 'ref' adapter when one is loaded)."""
         from trl.trainer.utils import use_adapter
 
         with disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
             if self.ref_model is not None:
-                return self._get_per_token_logps_and_entropies(self.ref_model, input_ids, attention_mask,
-                                                               logits_to_keep)[0]
+                return self._get_per_token_logps_and_entropies(self.ref_model, **inputs)[0]
             model = self.accelerator.unwrap_model(self.model)
             with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
-                return self._get_per_token_logps_and_entropies(self.model, input_ids, attention_mask,
-                                                               logits_to_keep)[0]
+                return self._get_per_token_logps_and_entropies(self.model, **inputs)[0]
 
     def _collate(self, samples: list[Sample], with_old_logps: bool = True) -> dict[str, Any]:
         """Pad samples into the batch dict TRL's loss reads (prompts left-padded, completions right-padded);
@@ -384,7 +438,11 @@ class UECTrainer(GRPOTrainer):
             "completion_ids": padded(completions, pad_id, "right"),
             "completion_mask": padded([torch.ones_like(c) for c in completions], 0, "right"),
         }
-        batch["num_items_in_batch"] = batch["completion_mask"].sum()
+        images = collate_images([s.images for s in samples], [len(p) for p in prompts], batch["completion_ids"].size(1))
+        batch.update({key: value.to(device) if isinstance(value, torch.Tensor) else value
+                      for key, value in images.items()})
+        # TRL's token-sum losses ("dapo", ...) divide by num_items_in_batch / number of processes: the local count
+        batch["num_items_in_batch"] = batch["completion_mask"].sum() * self.num_processes
         if samples[0].token_advantages is not None:
             batch["advantages"] = padded([s.token_advantages for s in samples], 0.0, "right")
         else:
@@ -398,11 +456,15 @@ class UECTrainer(GRPOTrainer):
     # ---------------------------------------------------------------------------------------------
     # Faults and checkpoints
     # ---------------------------------------------------------------------------------------------
-    def _finite(self, what: str, values: torch.Tensor | list) -> bool:
+    def _finite(self, what: str, values: torch.Tensor | list, every_process: bool = False) -> bool:
         """False, and ``what`` recorded as this step's fault, if ``values`` (a tensor, or floats, or tensors)
-        hold a NaN or inf."""
+        hold a NaN or inf; with ``every_process``, if they do in any process (for process-local values, so that
+        all processes skip together)."""
         items = values if isinstance(values, list) else [values]
         finite = all(bool(torch.isfinite(torch.as_tensor(v)).all()) for v in items)
+        if every_process and self.num_processes > 1:
+            flags = torch.tensor([float(finite)], device=self.accelerator.device)
+            finite = bool(self.accelerator.gather(flags).all())
         if not finite:
             self._faults.append(what)
         return finite
@@ -448,17 +510,20 @@ class UECTrainer(GRPOTrainer):
         self._check_disk(run_dir)
         super()._save_checkpoint(model, trial)
         fault_point("checkpoint", step)
-        save_samples(folder / BUFFERS_FILE,
-                     {"batch": self.batch_buffer.contents() if self.batch_buffer else [],
-                      "replay": self.replay_buffer.contents() if self.replay_buffer else []},
-                     extra={"clip_cov_generator": self._clip_cov_generator.get_state()})
-        write_json_atomic(folder / STATE_FILE, {
-            "step": step,
-            "python_random": self._rng.getstate(),
-            "batch_buffer_dropped": self.batch_buffer.dropped if self.batch_buffer else 0,
-            "nonfinite_streak": self._nonfinite_streak,
-        })
-        remove_checkpoints(run_dir, keep=folder)
+        generators = self._gathered([self._clip_cov_generator.get_state()])  # one per process
+        if self.accelerator.is_main_process:  # the buffers and the Python random state are the same in all
+            save_samples(folder / BUFFERS_FILE,
+                         {"batch": self.batch_buffer.contents() if self.batch_buffer else [],
+                          "replay": self.replay_buffer.contents() if self.replay_buffer else []},
+                         extra={f"clip_cov_generator.{rank}": state for rank, state in enumerate(generators)})
+            write_json_atomic(folder / STATE_FILE, {
+                "step": step,
+                "python_random": self._rng.getstate(),
+                "batch_buffer_dropped": self.batch_buffer.dropped if self.batch_buffer else 0,
+                "nonfinite_streak": self._nonfinite_streak,
+            })
+            remove_checkpoints(run_dir, keep=folder)
+        self.accelerator.wait_for_everyone()
 
     def _check_disk(self, run_dir: Path) -> None:
         """Enough free space for one more checkpoint (the last one's size, or four times the trainable weights
@@ -488,7 +553,13 @@ class UECTrainer(GRPOTrainer):
             self.replay_buffer.restore(groups["replay"])
         version, internal, gauss = state["python_random"]
         self._rng.setstate((version, tuple(internal), gauss))
-        self._clip_cov_generator.set_state(extra["clip_cov_generator"])
+        generator = extra.get(f"clip_cov_generator.{self.process_index}")
+        if generator is None:
+            warnings.warn(f"{folder} was written by {sum(k.startswith('clip_cov_generator.') for k in extra)} "
+                          f"process(es), this is process {self.process_index}: its Clip-Cov draws start afresh",
+                          RuntimeWarning, stacklevel=2)
+        else:
+            self._clip_cov_generator.set_state(generator)
         self._nonfinite_streak = state["nonfinite_streak"]
 
     # ---------------------------------------------------------------------------------------------
@@ -508,7 +579,8 @@ class UECTrainer(GRPOTrainer):
                 and not (self.use_vllm and self.vllm_importance_sampling_correction))
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        """TRL's rewards, kept for hard-prompt detection (TRL returns only advantages)."""
+        """TRL's rewards (of all processes: TRL gathers them), kept for hard-prompt detection (TRL returns only
+        advantages)."""
         self._skip_reference_pass = False
         started = time.perf_counter()
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -569,15 +641,20 @@ class UECTrainer(GRPOTrainer):
     # ---------------------------------------------------------------------------------------------
     # Helpers
     # ---------------------------------------------------------------------------------------------
+    def _all_samples(self, output: dict[str, Any], exploration: bool) -> list[Sample]:
+        """The samples of TRL's batch of every process, in process order: the global batch."""
+        return self._gathered(self._samples(output, exploration))
+
     def _samples(self, output: dict[str, Any], exploration: bool) -> list[Sample]:
-        """Split TRL's padded batch into per-sample records (rewards from the stash of ``_calculate_rewards``)."""
-        if any(key in output for key in ("pixel_values", "image_grid_thw", "token_type_ids")):
-            raise ParameterError("UECTrainer supports text-only tasks for now; multimodal batches are not split yet")
+        """Split TRL's padded batch of this process into per-sample records (rewards from the stash of
+        ``_calculate_rewards``, which holds those of all processes)."""
+        images = split_images(output, output["prompt_mask"])
         prompt_ids, prompt_mask = output["prompt_ids"].cpu(), output["prompt_mask"].cpu().bool()
         completion_ids, completion_mask = output["completion_ids"].cpu(), output["completion_mask"].cpu().bool()
         advantages = output["advantages"].cpu()
         ref = None if self._defers_reference() else output.get("ref_per_token_logps")
         eos = set(self.eos_token_ids)
+        offset = self.process_index * prompt_ids.size(0)  # TRL's process slice
         samples = []
         for row in range(prompt_ids.size(0)):
             completion = completion_ids[row][completion_mask[row]]
@@ -585,10 +662,11 @@ class UECTrainer(GRPOTrainer):
                 prompt_ids=prompt_ids[row][prompt_mask[row]],
                 completion_ids=completion,
                 advantage=float(advantages[row]),
-                reward=float(self._last_rewards[row]),
+                reward=float(self._last_rewards[offset + row]),
                 truncated=bool(len(completion) == 0 or int(completion[-1]) not in eos),
                 exploration=exploration,
                 ref_logps=ref[row][: len(completion)].cpu() if ref is not None else None,
+                images=images[row],
             ))
         return samples
 
@@ -621,7 +699,8 @@ class UECTrainer(GRPOTrainer):
 
     def _validate_if_due(self) -> None:
         every = self.args.validation_every
-        if self.validation_dataset is None or not every or (self.state.global_step + 1) % every:
+        if (self.validation_dataset is None or not every or (self.state.global_step + 1) % every
+                or not self.accelerator.is_main_process):  # only the main process writes metrics
             return
         from .evaluation import evaluate_policy
 

@@ -22,6 +22,12 @@ checkpoint, or starts it over when it has none; a finished run, or one with othe
 is read back as valid.
 
 Method ``"base"`` trains nothing: it evaluates the initial policy, the reference point of every comparison.
+
+Several processes: ``torchrun --nproc_per_node N -m uec_repro train method=uec_rl ...`` (or ``accelerate launch
+--num_processes N -m uec_repro train ...``) trains data-parallel. ``prompts_per_step`` stays the global number of
+prompts per step (each process generates ``prompts_per_step / N`` of them), so a run's batch, B0 and results do
+not depend on N beyond sampling noise, and an unfinished run resumes with any N. The main process prepares
+``output_dir``, writes the files and makes the final evaluation; the other processes return ``None``.
 """
 
 from __future__ import annotations
@@ -59,7 +65,8 @@ class RunSettings:
     task: str = field(default="arith", metadata={"help": "Task of uec_repro.tasks.TASKS (train and test splits)."})
     seed: int = field(default=0, metadata={"help": "Seed of data order, sampling and adapter initialisation."})
     steps: int = field(default=30, metadata={"help": "Training steps (one rollout batch each)."})
-    prompts_per_step: int = field(default=8, metadata={"help": "Prompts per step; B0 = prompts x G completions."})
+    prompts_per_step: int = field(default=8, metadata={"help": "Prompts per step, over all processes; B0 = prompts "
+                                                                  "x G completions."})
     num_generations: int = field(default=8, metadata={"help": "G, completions per prompt."})
     max_completion_length: int = field(default=48, metadata={"help": "Generation budget in tokens."})
     exploration_generations: int | None = field(default=None, metadata={"help": "G' (None: 4 x G)."})
@@ -140,6 +147,12 @@ class RunSettings:
                             load_hub_rows(self.task, split, n=1)
                     except DatasetUnavailableError as error:
                         raise DatasetUnavailableError(f"task={self.task!r}: {error}") from None
+        processes = launched_processes()
+        if processes > 1 and self.method == BASE_METHOD:
+            raise ParameterError(f"method={BASE_METHOD!r} only evaluates: run it in one process, not {processes}")
+        if self.prompts_per_step % processes:
+            raise ParameterError(f"prompts_per_step={self.prompts_per_step} must be a multiple of the number of "
+                                 f"processes ({processes}): each process generates an equal share of a step's prompts")
         if self.method != BASE_METHOD:
             self.trainer_config()  # UECConfig checks every field it gets (and names the bad one)
 
@@ -160,7 +173,7 @@ class RunSettings:
         return method_config(self.method, **{
             "output_dir": self.output_dir,
             "max_steps": self.steps,
-            "per_device_train_batch_size": self.prompts_per_step * self.num_generations,
+            "per_device_train_batch_size": self.prompts_per_step * self.num_generations // launched_processes(),
             "num_generations": self.num_generations,
             "max_completion_length": self.max_completion_length,
             "seed": self.seed,
@@ -176,9 +189,14 @@ class RunSettings:
         })
 
 
-def run_training(settings: RunSettings) -> dict[str, Any]:
+def launched_processes() -> int:
+    """The number of processes of this launch (``torchrun`` and ``accelerate launch`` set ``WORLD_SIZE``)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def run_training(settings: RunSettings) -> dict[str, Any] | None:
     """Train (unless ``method='base'``), evaluate on held-out test prompts, write the run's files; returns the
-    content of ``eval.json``."""
+    content of ``eval.json`` (``None`` in the processes other than the main one of a multi-process launch)."""
     import torch
     from transformers import PrinterCallback, set_seed
 
@@ -190,7 +208,23 @@ def run_training(settings: RunSettings) -> dict[str, Any]:
     from .trainer import METRICS_FILE, UECTrainer
 
     out = Path(settings.output_dir)
-    checkpoint = _prepare_output_dir(settings, out, METRICS_FILE)
+    processes = launched_processes()
+    if processes > 1:
+        from accelerate import PartialState
+        from accelerate.utils import broadcast_object_list
+
+        state = PartialState(cpu=not torch.cuda.is_available())  # the process group, before anything is written
+        prepared: list[Any] = [None]
+        if state.is_main_process:
+            try:
+                prepared = [_prepare_output_dir(settings, out, METRICS_FILE)]
+            except ParameterError as error:  # every process stops with it
+                prepared = [error]
+        checkpoint = broadcast_object_list(prepared)[0]
+        if isinstance(checkpoint, ParameterError):
+            raise checkpoint
+    else:
+        checkpoint = _prepare_output_dir(settings, out, METRICS_FILE)
     resumed_from = checkpoint_step(checkpoint) if checkpoint else 0
     threads = settings.threads or int(os.environ.get("UEC_REPRO_THREADS", "0"))
     if threads:
@@ -216,6 +250,8 @@ def run_training(settings: RunSettings) -> dict[str, Any]:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         train_seconds = time.perf_counter() - train_started
         model = trainer.model
+        if not trainer.accelerator.is_main_process:
+            return None
         if settings.save_adapter:
             staging = out / ".adapter.tmp"
             shutil.rmtree(staging, ignore_errors=True)
@@ -238,6 +274,7 @@ def run_training(settings: RunSettings) -> dict[str, Any]:
         "correct": [p["correct"] for p in evaluation.per_prompt],
         "difficulty": [p["difficulty"] for p in evaluation.per_prompt],
         "resumed_from_step": resumed_from,
+        "processes": processes,
         "train_seconds": train_seconds,  # of this attempt: a resumed run trains the steps after its checkpoint
         "seconds_per_step": (train_seconds / (settings.steps - resumed_from)
                              if train_seconds and settings.steps > resumed_from else None),
