@@ -6,8 +6,8 @@ policy, then every figure), the same as ``python -m uec_repro.experiments run de
 
 ``train`` is one run (:func:`uec_repro.training.run_training`) from ``name=value`` settings, e.g.
 ``uec-repro train method=grpo steps=10 output_dir=runs/manual/grpo``; values are Python literals (numbers,
-``True``, ``{'beta': 0.0}``) or plain text. Under ``torchrun --nproc_per_node N -m uec_repro train ...`` or
-``accelerate launch --num_processes N -m uec_repro train ...`` it trains with N processes.
+``True``, ``{'beta': 0.0}``) or plain text. Under ``torchrun --standalone --nproc_per_node N -m uec_repro train
+...`` (or, on N GPUs, ``accelerate launch --num_processes N -m uec_repro train ...``) it trains with N processes.
 """
 
 from __future__ import annotations
