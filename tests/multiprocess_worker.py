@@ -3,7 +3,8 @@ and write what each process ends with to ``<out>/rank<k>.safetensors`` (its trai
 ``<out>/rank<k>.json`` (its buffers, random state and, from the main process, the metrics rows).
 
 ``--rollouts fixed`` replaces the rollouts with the same made-up global batch in any number of processes, so two
-launches differ in how the update is split across processes and in nothing else.
+launches differ in how the update is split across processes and in nothing else. ``--vision`` trains the tiny
+Qwen2.5-VL of ``tiny_vlm.py`` on its image task instead of the toy policy on ``arith``.
 """
 
 import argparse
@@ -50,7 +51,8 @@ def digest(samples: list[Sample]) -> str:
     hashed = hashlib.sha256()
     for sample in samples:
         for value in vars(sample).values():
-            hashed.update(value.numpy().tobytes() if isinstance(value, torch.Tensor) else repr(value).encode())
+            for part in value.values() if isinstance(value, dict) else [value]:
+                hashed.update(part.numpy().tobytes() if isinstance(part, torch.Tensor) else repr(part).encode())
     return hashed.hexdigest()
 
 
@@ -61,10 +63,18 @@ def main() -> None:
     parser.add_argument("--rollouts", choices=["fixed", "real"], required=True)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--overrides", type=json.loads, default={})
+    parser.add_argument("--vision", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     set_seed(0)
-    model, tokenizer = load_policy(args.policy, lora=LoraSettings(r=4, alpha=8, dropout=0.0))
+    if args.vision:
+        from tiny_vlm import image_task, seven_reward, tiny_vlm
+
+        model, tokenizer = tiny_vlm(Path(args.policy))
+        train, reward = image_task(tokenizer, 64), seven_reward
+    else:
+        model, tokenizer = load_policy(args.policy, lora=LoraSettings(r=4, alpha=8, dropout=0.0))
+        train, reward = load_task("arith", "train", n=64, seed=0, tokenizer=tokenizer), accuracy_reward
     config = method_config(
         "uec_rl", output_dir=str(args.out / "run"), use_cpu=True, max_steps=args.steps, num_generations=4,
         per_device_train_batch_size=GLOBAL_BATCH // launched_processes(), max_completion_length=24, seed=0,
@@ -72,8 +82,7 @@ def main() -> None:
         **args.overrides,
     )
     trainer_class = FixedRollouts if args.rollouts == "fixed" else UECTrainer
-    train = load_task("arith", "train", n=64, seed=0, tokenizer=tokenizer)
-    trainer = trainer_class(model=model, reward_funcs=[accuracy_reward], args=config, train_dataset=train,
+    trainer = trainer_class(model=model, reward_funcs=[reward], args=config, train_dataset=train,
                             processing_class=tokenizer)
     cast_trainable_to_fp32(trainer.model)
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters() if p.requires_grad}
@@ -89,6 +98,8 @@ def main() -> None:
         "batch_buffer": digest(trainer.batch_buffer.contents()) if trainer.batch_buffer else None,
         "replay_buffer": digest(trainer.replay_buffer.contents()) if trainer.replay_buffer else None,
         "replay_size": len(trainer.replay_buffer or ()),
+        "replay_with_images": sum(s.images is not None for s in trainer.replay_buffer.contents())
+        if trainer.replay_buffer else 0,
         "python_random": repr(trainer._rng.getstate()),
         "rows": [json.loads(line) for line in metrics.read_text().splitlines()] if rank == 0 else None,
     }

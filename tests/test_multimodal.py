@@ -59,14 +59,8 @@ def test_other_image_layouts_and_inconsistent_inputs_are_refused():
         split_images({**output, "num_images": [1, 1, 1]}, prompt_mask)
 
 
-def seven_reward(completions, **kwargs):
-    """1 when the completion holds a '7': rare enough for a random model that many groups are all 0 (hard
-    prompts), common enough that some of G' = 16 exploration rollouts succeed."""
-    return [float("7" in (c if isinstance(c, str) else c[0]["content"])) for c in completions]
-
-
 def vlm_trainer(toy_policy_path, tmp_path, **overrides):
-    from tiny_vlm import image_task, tiny_vlm
+    from tiny_vlm import image_task, seven_reward, tiny_vlm
 
     model, processor = tiny_vlm(toy_policy_path)
     data = image_task(processor, 16)

@@ -17,11 +17,10 @@ from uec_repro.validation import ParameterError
 
 WORKER = Path(__file__).with_name("multiprocess_worker.py")
 ROOT = Path(__file__).resolve().parents[1]
-# every update of the made-up batch of 17 samples: mini-batches of 2 (one of them a single sample, so one process
-# trains on none of it), then a replay of the 16 newest (threshold 0: every sample enters the buffer); plain SGD,
-# so that float rounding in the split sums stays rounding in the weights
-FIXED = {"batch_buffer": False, "updates_per_batch": 8, "replay_threshold": 0.0, "replay_capacity": 1,
-         "replay_frequency": 2, "optim": "sgd", "learning_rate": 0.1}
+# every update of the made-up batch of 17 samples, then a replay of the 16 newest (threshold 0: every sample enters
+# the buffer); plain SGD, so that float rounding in the split sums stays rounding in the weights
+FIXED = {"batch_buffer": False, "replay_threshold": 0.0, "replay_capacity": 1, "replay_frequency": 2,
+         "optim": "sgd", "learning_rate": 0.1}
 
 
 def launch(processes: int, *target: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -31,9 +30,10 @@ def launch(processes: int, *target: str, env: dict[str, str] | None = None) -> s
                           timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
 
 
-def run_worker(policy, out: Path, processes: int, rollouts: str, steps: int, overrides: dict) -> list[dict]:
+def run_worker(policy, out: Path, processes: int, rollouts: str, steps: int, overrides: dict,
+               *options: str) -> list[dict]:
     result = launch(processes, str(WORKER), str(policy), str(out), f"--rollouts={rollouts}", f"--steps={steps}",
-                    f"--overrides={json.dumps(overrides)}")
+                    f"--overrides={json.dumps(overrides)}", *options)
     assert result.returncode == 0, result.stderr[-3000:]
     return [json.loads((out / f"rank{rank}.json").read_text()) for rank in range(processes)]
 
@@ -43,15 +43,19 @@ def weights(out: Path, rank: int) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss_type", ["bnpo", "grpo"])  # token mean, and mean of sequence means
-def test_two_processes_make_the_update_of_one(toy_policy_path, tmp_path, loss_type):
-    overrides = {**FIXED, "loss_type": loss_type}
+@pytest.mark.parametrize(("loss_type", "updates_per_batch", "optimizer_steps"), [
+    ("bnpo", 8, [9, 17]),  # token mean; mini-batches of 2, one of them a single sample: a process gets none of it
+    ("grpo", 6, [6, 12]),  # mean of sequence means; mini-batches of 3 and 2: a process gets one sample less
+])
+def test_two_processes_make_the_update_of_one(toy_policy_path, tmp_path, loss_type, updates_per_batch,
+                                              optimizer_steps):
+    overrides = {**FIXED, "loss_type": loss_type, "updates_per_batch": updates_per_batch}
     (one,) = run_worker(toy_policy_path, tmp_path / "one", 1, "fixed", 2, overrides)
     first, second = run_worker(toy_policy_path, tmp_path / "two", 2, "fixed", 2, overrides)
     assert (one["batch_size"], first["batch_size"], first["processes"]) == (16, 16, 2)
     rows = one["rows"]
     assert [row["uec/update_samples"] for row in rows] == [17, 17]
-    assert [row["uec/optimizer_steps"] for row in rows] == [9, 17]  # 9 mini-batches, then 8 more of the replay
+    assert [row["uec/optimizer_steps"] for row in rows] == optimizer_steps  # the update's, then the replay's too
     assert [row["uec/replay_samples"] for row in rows] == [0, 16]
     for row_one, row_two in zip(rows, first["rows"], strict=True):
         for name in ("uec/optimizer_steps", "uec/update_samples", "uec/replay_samples"):
@@ -83,6 +87,21 @@ def test_two_processes_select_and_buffer_the_global_batch_alike(toy_policy_path,
         assert row["uec/update_samples"] % 16 == 0  # whole global batches B0 leave the batch buffer
     assert sum(row["uec/exploration_generated"] for row in rows) > 0
     assert sum(row["uec/updated"] for row in rows) > 0 and first["changed"]
+
+
+@pytest.mark.slow
+def test_two_processes_train_a_vision_language_model_alike(toy_policy_path, tmp_path):
+    first, second = run_worker(toy_policy_path, tmp_path, 2, "real", 3,
+                               {"batch_buffer": False, "replay_threshold": 0.5, "replay_frequency": 3}, "--vision")
+    for key in ("replay_buffer", "replay_size", "python_random", "changed"):
+        assert first[key] == second[key], key
+    main, other = weights(tmp_path, 0), weights(tmp_path, 1)
+    assert all(torch.equal(main[name], other[name]) for name in main)
+    rows = first["rows"]
+    assert all(row["uec/prompts"] == 4 for row in rows)
+    assert sum(row["uec/exploration_generated"] for row in rows) > 0
+    assert first["replay_with_images"] == first["replay_size"] > 0  # samples crossed processes with their pixels
+    assert any("visual" in name for name in first["changed"])
 
 
 @pytest.mark.slow

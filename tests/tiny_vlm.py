@@ -83,3 +83,9 @@ def image_task(processor, n: int, seed: int = 0) -> datasets.Dataset:
                      "prompt": build_prompt(row["question"], processor, image=True),
                      "image": Image.fromarray(pixels)})
     return datasets.Dataset.from_list(rows)
+
+
+def seven_reward(completions, **kwargs):
+    """1 when the completion holds a '7': rare enough for the random model that many groups are all 0 (hard
+    prompts), common enough that some of G' = 16 exploration rollouts succeed."""
+    return [float("7" in (c if isinstance(c, str) else c[0]["content"])) for c in completions]

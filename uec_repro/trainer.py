@@ -307,22 +307,24 @@ class UECTrainer(GRPOTrainer):
 
     def _local_batch(self, samples: list[Sample]) -> tuple[dict[str, Any], float]:
         """This process's part of a mini-batch, collated, and the weight of its loss: the number of processes times
-        its share of the mini-batch's tokens (of its sequences, for sequence-mean losses). TRL's loss is a mean over
-        the local part and DDP averages the processes' gradients, so the weighted result is the gradient of the
-        whole mini-batch's loss (weight 1 in one process). A process left without samples computes the loss of one
-        sample with its completion mask zeroed (loss 0, weight 0), because every process must take part in DDP's
-        backward."""
+        its share of the mini-batch's tokens (of its rows, for sequence-mean losses). TRL's loss is a mean over the
+        local part and DDP averages the processes' gradients, so the weighted result is the gradient of the whole
+        mini-batch's loss (weight 1 in one process).
+
+        Every process's part has ceil(len / processes) rows, because TRL gathers per-row metrics across processes
+        (and every process must take part in DDP's backward): a part that is one sample short gets a copy of one
+        with its completion mask zeroed, which adds nothing to the loss, the gradient or the token metrics."""
         local = samples[self.process_index :: self.num_processes]
-        batch = self._collate(local or samples[:1])
-        if not local:
-            batch["completion_mask"] = torch.zeros_like(batch["completion_mask"])
-            batch["num_items_in_batch"] = batch["completion_mask"].sum()
-            return batch, 0.0
+        padding = math.ceil(len(samples) / self.num_processes) - len(local)
+        batch = self._collate(local + samples[:padding])
+        if padding:
+            batch["completion_mask"][len(local) :] = 0
+            batch["num_items_in_batch"] = batch["completion_mask"].sum() * self.num_processes
 
-        def size(part: list[Sample]) -> int:
-            return len(part) if self.loss_type in SEQUENCE_MEAN_LOSSES else sum(len(s.completion_ids) for s in part)
-
-        return batch, self.num_processes * size(local) / size(samples)
+        if self.loss_type in SEQUENCE_MEAN_LOSSES:  # TRL divides by the rows, padding included
+            return batch, self.num_processes * (len(local) + padding) / len(samples)
+        return batch, self.num_processes * sum(len(s.completion_ids) for s in local) / sum(
+            len(s.completion_ids) for s in samples)
 
     def _optimizer_step(self, model) -> None:
         if self.args.max_grad_norm and self.args.max_grad_norm > 0:
