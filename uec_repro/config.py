@@ -14,10 +14,10 @@ field                    released code (default)     paper text / later code
 =======================  ==========================  ===============================================
 
 B0, the size of one unfiltered update batch, is ``per_device_train_batch_size`` completions times the number of
-processes (the authors: 512 prompts x 5 = 2560); with several processes, G' must split evenly among them. Sizes of the buffers are multiples of B0. A training step generates once and makes
-as many optimizer steps as the data it trains on needs (``updates_per_batch`` per B0; none when the batch
-buffer is not yet full), so TRL's ``steps_per_generation``, ``gradient_accumulation_steps`` and
-``num_iterations`` stay 1.
+processes (the authors: 512 prompts x 5 = 2560); with several processes, G' must split evenly among them. Sizes
+of the buffers are multiples of B0. A training step generates once and makes as many optimizer steps as the data
+it trains on needs (``updates_per_batch`` per B0; none when the batch buffer is not yet full), so TRL's
+``steps_per_generation``, ``gradient_accumulation_steps`` and ``num_iterations`` stay 1.
 
 :data:`METHODS` maps a method name to the overrides that make it (``method_config("dapo")``); the paper
 index in :func:`methods_table` says which paper and notes section each one implements.

@@ -34,7 +34,7 @@ x the number of processes. Each process generates its share of the rollouts (the
 the exploration ones as an even split of all hard prompts' G' rows); every process then gathers all samples, so
 hard-prompt detection, the filters, both buffers and the replay draw see the global batch and make the same
 decisions with the same random state. Each mini-batch is split across the processes and every process's loss is
-weighted by its share of the mini-batch (tokens, or sequences for sequence-mean losses), so that DDP's gradient
+weighted by its share of the mini-batch (tokens, or rows for sequence-mean losses), so that DDP's gradient
 average equals the single-process gradient of the whole mini-batch. KL-Cov and Clip-Cov pick their tokens within
 each process's share, as the authors' code does within each GPU's micro-batch.
 

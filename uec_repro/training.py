@@ -24,10 +24,11 @@ is read back as valid.
 Method ``"base"`` trains nothing: it evaluates the initial policy, the reference point of every comparison.
 
 Several processes: ``torchrun --standalone --nproc_per_node N -m uec_repro train method=uec_rl ...`` (or, on N
-GPUs, ``accelerate launch --num_processes N -m uec_repro train ...``) trains data-parallel. ``prompts_per_step`` stays the global number of
-prompts per step (each process generates ``prompts_per_step / N`` of them), so a run's batch, B0 and results do
-not depend on N beyond sampling noise, and an unfinished run resumes with any N. The main process prepares
-``output_dir``, writes the files and makes the final evaluation; the other processes return ``None``.
+GPUs, ``accelerate launch --num_processes N -m uec_repro train ...``) trains data-parallel. ``prompts_per_step``
+stays the global number of prompts per step (each process generates ``prompts_per_step / N`` of them), so a
+run's batch, B0 and results do not depend on N beyond sampling noise, and an unfinished run resumes with any N.
+The main process prepares ``output_dir``, writes the files and makes the final evaluation; the other processes
+return ``None``.
 """
 
 from __future__ import annotations
