@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from uec_repro.tasks import load_task
 from uec_repro.training import RunSettings
 from uec_repro.validation import ParameterError
 
@@ -117,6 +118,10 @@ def test_a_crashed_two_process_run_resumes_from_its_checkpoint(toy_policy_path, 
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     result = json.loads((out / "eval.json").read_text())
     assert (result["processes"], result["resumed_from_step"]) == (2, 2)
+    # the two processes' shares of the evaluation (every other prompt), back in the test split's order
+    test = load_task("arith", "test", n=8)
+    assert result["difficulty"] == list(test["difficulty"]) and len(result["correct"]) == result["summary"]["prompts"] == 8
+    assert result["summary"]["mean@2"] == pytest.approx(sum(result["correct"]) / 16)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [1, 2, 3, 4]
     assert all(row["uec/prompts"] == 4 for row in rows)

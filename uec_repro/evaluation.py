@@ -181,7 +181,13 @@ def evaluate_policy(
             "truncated": sum(truncated) / n,
             "example": random.Random(seed).choice(completions),
         })
-    m = len(per_prompt)
+    return EvalResult(summarize(per_prompt, ks=ks, hard_group_size=hard_group_size), per_prompt)
+
+
+def summarize(per_prompt: Sequence[dict[str, Any]], *, ks: Sequence[int], hard_group_size: int) -> dict[str, float]:
+    """The summary of :func:`evaluate_policy` from its per-prompt records (e.g. those of several processes, each of
+    which evaluated a share of the prompts)."""
+    m, n = len(per_prompt), per_prompt[0]["n"]
     summary = {f"pass@{k}": sum(pass_at_k(n, p["correct"], k) for p in per_prompt) / m for k in ks}
     summary.update({
         f"mean@{n}": sum(p["correct"] for p in per_prompt) / (n * m),
@@ -193,4 +199,4 @@ def evaluate_policy(
         "prompts": m,
         "samples_per_prompt": n,
     })
-    return EvalResult(summary, per_prompt)
+    return summary

@@ -27,8 +27,8 @@ Several processes: ``torchrun --standalone --nproc_per_node N -m uec_repro train
 GPUs, ``accelerate launch --num_processes N -m uec_repro train ...``) trains data-parallel. ``prompts_per_step``
 stays the global number of prompts per step (each process generates ``prompts_per_step / N`` of them), so a
 run's batch, B0 and results do not depend on N beyond sampling noise, and an unfinished run resumes with any N.
-The main process prepares ``output_dir``, writes the files and makes the final evaluation; the other processes
-return ``None``.
+The main process prepares ``output_dir`` and writes the files; the final evaluation is shared (each process
+evaluates every N-th prompt); the other processes return ``None``.
 """
 
 from __future__ import annotations
@@ -202,19 +202,19 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
     from transformers import PrinterCallback, set_seed
 
     from .checkpoints import checkpoint_step, remove_checkpoints
-    from .evaluation import evaluate_policy
     from .models import LoraSettings, cast_trainable_to_fp32, load_policy
     from .rewards import accuracy_reward
     from .tasks import load_task
     from .trainer import METRICS_FILE, UECTrainer
 
     out = Path(settings.output_dir)
-    processes = launched_processes()
+    processes, rank = launched_processes(), 0
     if processes > 1:
         from accelerate import PartialState
         from accelerate.utils import broadcast_object_list
 
         state = PartialState(cpu=not torch.cuda.is_available())  # the process group, before anything is written
+        rank = state.process_index
         prepared: list[Any] = [None]
         if state.is_main_process:
             try:
@@ -251,20 +251,16 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         train_seconds = time.perf_counter() - train_started
         model = trainer.model
-        if not trainer.accelerator.is_main_process:
-            return None
-        if settings.save_adapter:
+        if settings.save_adapter and rank == 0:
             staging = out / ".adapter.tmp"
             shutil.rmtree(staging, ignore_errors=True)
             model.save_pretrained(staging)
             shutil.rmtree(out / "adapter", ignore_errors=True)
             staging.rename(out / "adapter")
-    ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= settings.eval_samples]
-    evaluation = evaluate_policy(
-        model, tokenizer, test.select(range(min(settings.eval_prompts, len(test)))), n=settings.eval_samples, ks=ks,
-        hard_group_size=min(settings.num_generations, settings.eval_samples), temperature=settings.eval_temperature,
-        max_new_tokens=settings.max_completion_length, seed=settings.seed,
-    )
+    evaluation = _evaluate(model, tokenizer, test.select(range(min(settings.eval_prompts, len(test)))), settings,
+                           rank, processes)
+    if rank != 0:
+        return None
     result = {
         "method": settings.method,
         "policy": settings.policy,
@@ -286,6 +282,26 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
     write_text_atomic(out / EVAL_FILE, json.dumps(result, indent=1))
     remove_checkpoints(out)
     return result
+
+
+def _evaluate(model, tokenizer, prompts, settings: RunSettings, rank: int, processes: int):
+    """The final evaluation of ``prompts``. With several processes, each evaluates every ``processes``-th prompt
+    from its ``rank`` on (sampling seeded with ``seed + rank``), and the per-prompt records come back in order."""
+    from .evaluation import EvalResult, evaluate_policy, summarize
+
+    ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= settings.eval_samples]
+    hard_group_size = min(settings.num_generations, settings.eval_samples)
+    share = prompts.select(range(rank, len(prompts), processes))
+    per_prompt = evaluate_policy(
+        model, tokenizer, share, n=settings.eval_samples, ks=ks, hard_group_size=hard_group_size,
+        temperature=settings.eval_temperature, max_new_tokens=settings.max_completion_length, seed=settings.seed + rank,
+    ).per_prompt if len(share) else []
+    if processes > 1:
+        from accelerate.utils import gather_object
+
+        parts = gather_object([per_prompt])  # one list per process
+        per_prompt = [parts[index % processes][index // processes] for index in range(len(prompts))]
+    return EvalResult(summarize(per_prompt, ks=ks, hard_group_size=hard_group_size), per_prompt)
 
 
 def _prepare_output_dir(settings: RunSettings, out: Path, metrics_file: str) -> Path | None:
