@@ -59,14 +59,12 @@ def collate_images(images: list[dict[str, torch.Tensor] | None], prompt_lengths:
     (a sample with ``None`` counts as one without images)."""
     if all(record is None for record in images):
         return {}
-    empty = {"pixel_values": None, "image_grid_thw": torch.zeros(0, 3, dtype=torch.long)}
-    records = [record or {**empty, "mm_token_type_ids": torch.zeros(length, dtype=torch.long)}
-               for record, length in zip(images, prompt_lengths, strict=True)]
-    prompt_types = pad([r["mm_token_type_ids"] for r in records], padding_value=0, padding_side="left")
+    grids = [r["image_grid_thw"] if r else torch.zeros(0, 3, dtype=torch.long) for r in images]
+    prompt_types = pad([r["mm_token_type_ids"] if r else torch.zeros(length, dtype=torch.long)
+                        for r, length in zip(images, prompt_lengths, strict=True)], padding_value=0, padding_side="left")
     return {
-        "pixel_values": torch.cat([r["pixel_values"] for r in records if r["pixel_values"] is not None]),
-        "image_grid_thw": torch.cat([r["image_grid_thw"] for r in records]),
-        "num_images": [len(r["image_grid_thw"]) for r in records],
-        "mm_token_type_ids": torch.cat(
-            [prompt_types, prompt_types.new_zeros(len(records), completion_width)], dim=1),
+        "pixel_values": torch.cat([r["pixel_values"] for r in images if r]),
+        "image_grid_thw": torch.cat(grids),
+        "num_images": [len(grid) for grid in grids],
+        "mm_token_type_ids": torch.cat([prompt_types, prompt_types.new_zeros(len(images), completion_width)], dim=1),
     }

@@ -291,9 +291,8 @@ class UECTrainer(GRPOTrainer):
                 loss = self.compute_loss(model, inputs) * weight
             if not self._finite("loss", loss.detach(), every_process=True):
                 break
-            self.accelerator.backward(loss)
-            if not self._finite("gradients", [p.grad for p in model.parameters() if p.grad is not None],
-                                every_process=True):
+            self.accelerator.backward(loss)  # DDP's all-reduce: every process checks the same gradients
+            if not self._finite("gradients", [p.grad for p in model.parameters() if p.grad is not None]):
                 break
             losses.append(loss.detach())
             if position < len(mini_batches) - 1:
