@@ -122,15 +122,18 @@ def _ready(trainer: Any) -> Any:
     return trainer
 
 
-def uec_trainer(settings: Any, trainer_class: type | None = None):
-    """A ``UECTrainer`` (or ``trainer_class``, a subclass) built as ``01_train`` builds it."""
+def uec_trainer(settings: Any, trainer_class: type | None = None, *, probe: bool = False):
+    """A ``UECTrainer`` (or ``trainer_class``, a subclass) built as ``01_train`` builds it; with ``probe``, with the
+    entropy probe on ``settings.probe_prompts`` test prompts (as ``run_training``), else without."""
     from uec_repro.rewards import accuracy_reward
+    from uec_repro.tasks import load_task
     from uec_repro.trainer import UECTrainer
 
     model, tokenizer, train = _policy_and_data(settings)
+    probe_dataset = load_task(settings.task, "test", n=settings.probe_prompts, tokenizer=tokenizer) if probe else None
     return _ready((trainer_class or UECTrainer)(model=model, reward_funcs=[accuracy_reward],
                                                 args=settings.trainer_config(), train_dataset=train,
-                                                processing_class=tokenizer))
+                                                processing_class=tokenizer, probe_dataset=probe_dataset))
 
 
 # fields GRPOConfig derives from others in __post_init__, or that name files; set for the stock step structure

@@ -7,7 +7,9 @@ both again with TRL's eager reference pass (``defer_reference_logps = False``: t
 computed for every rollout at scoring time, as before the trainer deferred them to the samples trained on), so
 the gain of that change is measured in the same run. A UEC-RL step's cost varies by design (no update while the
 batch buffer fills, replay every ``replay_frequency`` steps), so ratios are of totals over blocks of
-``replay_frequency`` steps; the spread is over blocks.
+``replay_frequency`` steps; the spread is over blocks. Every trainer runs the entropy probe as ``run_training`` does
+(every ``probe_every`` steps); its time is reported on its own and left out of the step times and ratios, since it
+measures the policy and is the same work for every method.
 
     python -m benchmarks.uec_cost --mode quick
 """
@@ -30,7 +32,7 @@ RATIOS = {"uec_rl / grpo": ("uec_rl", "grpo"),
           "uec_rl / grpo, eager reference (before)": ("uec_rl_eager_ref", "grpo_eager_ref"),
           "uec_rl deferred / eager reference": ("uec_rl", "uec_rl_eager_ref"),
           "grpo deferred / eager reference": ("grpo", "grpo_eager_ref")}
-PHASES = ("generation", "exploration generation", "scoring", "update", "replay", "other")
+PHASES = ("generation", "exploration generation", "scoring", "update", "replay", "probe", "other")
 
 
 def eager_reference_trainer() -> type:
@@ -49,7 +51,7 @@ def phase_split(row: dict[str, Any]) -> dict[str, float]:
     generation, explore = row.get("time/generation", 0.0), row.get("time/exploration_generation", 0.0)
     parts = {"generation": generation - explore, "exploration generation": explore,
              "scoring": row.get("time/scoring", 0.0), "update": row.get("time/update", 0.0),
-             "replay": row.get("time/replay", 0.0)}
+             "replay": row.get("time/replay", 0.0), "probe": row.get("time/probe", 0.0)}
     parts["other"] = row["time/step"] - sum(parts.values())
     return parts
 
@@ -62,11 +64,16 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
         trainers = {}
         for name, (method, deferred) in VARIANTS.items():
             settings = run_settings(method, steps, Path(tmp) / name)
-            trainers[name] = uec_trainer(settings, None if deferred else eager_reference_trainer())
+            trainers[name] = uec_trainer(settings, None if deferred else eager_reference_trainer(), probe=True)
         block = trainers["uec_rl"].args.replay_frequency
         times = run_interleaved(trainers)
-        metrics = {name: read_metrics(trainer)[WARMUP_STEPS:] for name, trainer in trainers.items()}
-    timed = {name: values[WARMUP_STEPS:] for name, values in times.items()}
+        # the step-0 row is the probe of the initial policy (made inside the first, warm-up step)
+        metrics = {name: [row for row in read_metrics(trainer) if row["step"] > 0][WARMUP_STEPS:]
+                   for name, trainer in trainers.items()}
+    timed = {name: [seconds - row["time/probe"] for seconds, row in zip(values[WARMUP_STEPS:], metrics[name],
+                                                                          strict=True)]
+             for name, values in times.items()}
+    probes = [row["time/probe"] for rows in metrics.values() for row in rows if row["time/probe"] > 0]
 
     ratios = {}
     for label, (a, b) in RATIOS.items():
@@ -99,6 +106,10 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
         "seconds_per_step": {name: summarize(values) for name, values in timed.items()},
         "ratios": ratios,
         "phase_seconds_per_step": split,
+        "probe": {"seconds_per_probe": summarize(probes) if probes else None,
+                  "probe_every": trainers["uec_rl"].args.probe_every, "prompts": settings.probe_prompts,
+                  "samples_per_prompt": trainers["uec_rl"].args.probe_samples,
+                  "note": "left out of seconds_per_step and the ratios"},
         "selection": selection,
     }
     write_results(out, NAME, mode, record, rows_out)

@@ -7,6 +7,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -102,8 +104,12 @@ results = {method: run_training(settings) for method, settings in runs.items()}
 
 # %% [markdown]
 # ## 5. One plot: reward, entropy and UEC-RL's extra samples per step
-# Watch the entropy: GRPO's tends to fall as it sharpens on what it already solves; UEC-RL's hot rollouts on
-# hard prompts feed it samples the policy found unlikely, which pushes entropy up, and replay pulls it back.
+# The entropy shown is the *probe*: every few steps each run samples the same held-out prompts with the same
+# seed and measures the policy's token entropy there, so GRPO and UEC-RL are measured on the same footing
+# (step 0 is the untrained policy, identical for both). The entropy of the samples a method trains on
+# (`entropy/update_batch*` in `metrics.jsonl`) is not comparable: UEC-RL trains only on the samples it keeps.
+# What to look for: GRPO's entropy tends to fall as it sharpens on what it already solves; whether UEC-RL's
+# exploration holds it up at this scale is a question the runs answer, not a given.
 
 # %%
 import matplotlib.pyplot as plt
@@ -113,10 +119,11 @@ frames = {m: pd.read_json(runs_dir / m / "metrics.jsonl", lines=True) for m in (
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
 for method, frame in frames.items():
     axes[0].plot(frame["step"], frame["reward"], marker=".", label=method)
-    axes[1].plot(frame["step"], frame["entropy/sampled_nll"], marker=".", label=method)
+    probed = frame.dropna(subset=["probe/entropy"])
+    axes[1].plot(probed["step"], probed["probe/entropy"], marker=".", label=method)
 axes[2].bar(frames["uec_rl"]["step"], frames["uec_rl"]["uec/exploration_kept_positive"], label="kept (A > 0)")
 axes[2].bar(frames["uec_rl"]["step"], frames["uec_rl"]["uec/hard_prompts"], alpha=0.4, label="hard prompts")
-for ax, title in zip(axes, ("training reward", "entropy (-log p of sampled tokens)", "UEC-RL exploration"),
+for ax, title in zip(axes, ("training reward", "probe entropy (same prompts for both)", "UEC-RL exploration"),
                      strict=True):
     ax.set(title=title, xlabel="step")
     ax.legend()

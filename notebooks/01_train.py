@@ -7,6 +7,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -102,7 +104,8 @@ result = run_training(settings)
 
 # %% [markdown]
 # ## What happened during training
-# Reward and entropy per step, the validation accuracy, and UEC-RL's sample counts: hard prompts found,
+# Reward and entropy per step (`probe/` on fixed held-out prompts, comparable across methods;
+# `entropy/update_batch` on the samples this method trained on), the validation accuracy, and UEC-RL's sample counts: hard prompts found,
 # exploration samples kept, samples trained on, and the steps where replay ran.
 
 # %%
@@ -113,7 +116,8 @@ import pandas as pd
 metrics_file = Path(output_dir) / "metrics.jsonl"
 if metrics_file.exists():
     steps_frame = pd.read_json(metrics_file, lines=True).set_index("step")
-    columns = ["reward", "entropy", "entropy/sampled_nll", "validation/accuracy", "completions/mean_length",
+    columns = ["reward", "probe/entropy", "probe/sampled_nll", "entropy/update_batch", "validation/accuracy",
+               "completions/mean_length",
                "uec/hard_prompts", "uec/exploration_kept_positive", "uec/update_samples", "uec/replayed"]
     shown = steps_frame[[c for c in columns if c in steps_frame]]
     shown.plot(subplots=True, figsize=(8, 2 * shown.shape[1]), marker=".", legend=False,

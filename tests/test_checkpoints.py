@@ -83,18 +83,23 @@ def test_prepare_resume_keeps_the_newest_complete_checkpoint_and_its_steps(tmp_p
         (tmp_path / f"checkpoint-{step}").mkdir()
         if step < 6:
             (tmp_path / f"checkpoint-{step}" / STATE_FILE).write_text("{}")
-    rows = [json.dumps({"step": s, "loss": s / 10}) for s in range(1, 7)]
+    rows = [json.dumps({"step": s, "loss": s / 10}) for s in range(0, 7)]
     (tmp_path / "metrics.jsonl").write_text("\n".join(rows) + '\n{"step": 7, "lo')  # killed mid-row
-    assert prepare_resume(tmp_path, "metrics.jsonl") == tmp_path / "checkpoint-4"
+    (tmp_path / "probe.jsonl").write_text("".join(json.dumps({"step": s}) + "\n" for s in (0, 2, 4, 6)))
+    assert prepare_resume(tmp_path, "metrics.jsonl", "probe.jsonl") == tmp_path / "checkpoint-4"
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-4"]
-    assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [0, 1, 2, 3, 4]
+    assert [json.loads(line)["step"] for line in (tmp_path / "probe.jsonl").read_text().splitlines()] == [0, 2, 4]
 
 
 def test_prepare_resume_without_a_checkpoint_starts_over(tmp_path):
     (tmp_path / "checkpoint-2").mkdir()  # cut off: no state file
     (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n')
-    assert prepare_resume(tmp_path, "metrics.jsonl") is None
+    (tmp_path / "probe.jsonl").write_text('{"step": 0}\n')
+    assert prepare_resume(tmp_path, "metrics.jsonl", "probe.jsonl") is None
     assert not (tmp_path / "metrics.jsonl").exists() and not (tmp_path / "checkpoint-2").exists()
+    assert not (tmp_path / "probe.jsonl").exists()
 
 
 def test_atomic_write_leaves_the_old_file_when_writing_the_new_one_fails(tmp_path, monkeypatch):

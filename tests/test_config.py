@@ -119,3 +119,25 @@ def test_exploration_rollouts_must_split_evenly_across_processes(monkeypatch):
     assert UECConfig(**CPU, num_generations=4, per_device_train_batch_size=8).exploration_group_size == 16
     assert UECConfig(**CPU, num_generations=4, per_device_train_batch_size=8, exploration_generations=6,
                      exploration=False).exploration_group_size == 6  # not generated: no constraint
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_uses_the_authors_plain_k3_and_weight_decay(method):
+    config = method_config(method, output_dir="unused", use_cpu=True)
+    assert config.use_bias_correction_kl is False  # TRL's default (True) multiplies k3 by the ratio
+    assert config.kl_clamp == 10.0
+    assert config.weight_decay == 0.01
+    assert config.shuffle_mini_batches is False
+
+
+def test_dapo_uses_the_authors_four_batch_buffer():
+    assert method_config("dapo", output_dir="unused", use_cpu=True).batch_buffer_capacity == 4.0
+    assert method_config("uec_rl", output_dir="unused", use_cpu=True).batch_buffer_capacity == 2.0
+
+
+@pytest.mark.parametrize(("field", "value"), [("kl_clamp", 0.0), ("kl_clamp", "10"), ("weight_decay", -0.1),
+                                              ("probe_every", -1), ("probe_samples", 0),
+                                              ("shuffle_mini_batches", 1)])
+def test_new_fields_refuse_bad_values_by_name(field, value):
+    with pytest.raises(ParameterError, match=field):
+        method_config("uec_rl", output_dir="unused", use_cpu=True, **{field: value})

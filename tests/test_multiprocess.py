@@ -61,7 +61,7 @@ def test_two_processes_make_the_update_of_one(toy_policy_path, tmp_path, loss_ty
     for row_one, row_two in zip(rows, first["rows"], strict=True):
         for name in ("uec/optimizer_steps", "uec/update_samples", "uec/replay_samples"):
             assert row_one[name] == row_two[name], name
-        for name in ("loss", "kl", "uec/inner_grad_norm", "entropy/sampled_nll"):
+        for name in ("loss", "kl", "uec/inner_grad_norm", "entropy/update_batch_sampled_nll"):
             assert row_two[name] == pytest.approx(row_one[name], rel=1e-4), name
     single, main, other = weights(tmp_path / "one", 0), weights(tmp_path / "two", 0), weights(tmp_path / "two", 1)
     assert len(one["changed"]) == len(single) > 0  # every adapter weight moved

@@ -7,8 +7,8 @@ batch and replay buffers (safetensors, with their scalar fields as JSON metadata
 Its state file, :data:`STATE_FILE`, is written last and atomically, so a checkpoint without it was cut off and
 is never resumed from.
 
-After a crash, :func:`prepare_resume` picks the newest complete checkpoint and cuts ``metrics.jsonl`` back to
-the steps that checkpoint had finished, so the resumed run appends each later step exactly once.
+After a crash, :func:`prepare_resume` picks the newest complete checkpoint and cuts ``metrics.jsonl`` and
+``probe.jsonl`` back to the steps that checkpoint had finished, so the resumed run appends each later step exactly once.
 """
 
 from __future__ import annotations
@@ -109,27 +109,28 @@ def directory_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def prepare_resume(output_dir: str | Path, metrics_file: str) -> Path | None:
+def prepare_resume(output_dir: str | Path, *step_files: str) -> Path | None:
     """Get an unfinished run ready to resume: returns its newest complete checkpoint (None: start over), removes
-    the other checkpoints and cuts the metrics file back to the rows of steps that checkpoint includes (a
-    half-written last row is dropped too). With no checkpoint the metrics file is removed."""
+    the other checkpoints and cuts each of ``step_files`` (one JSON row per step, e.g. ``metrics.jsonl`` and
+    ``probe.jsonl``) back to the rows of steps that checkpoint includes (a half-written last row is dropped too).
+    With no checkpoint the step files are removed."""
     output_dir = Path(output_dir)
     checkpoints = complete_checkpoints(output_dir)
     latest = checkpoints[-1] if checkpoints else None
     remove_checkpoints(output_dir, keep=latest)
-    metrics = output_dir / metrics_file
-    if latest is None:
-        metrics.unlink(missing_ok=True)
-        return None
-    done = checkpoint_step(latest)
-    kept = []
-    if metrics.exists():
-        for line in metrics.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if row.get("step", done + 1) <= done:
-                kept.append(line)
-    write_text_atomic(metrics, "".join(f"{line}\n" for line in kept))
+    for name in step_files:
+        path = output_dir / name
+        if latest is None:
+            path.unlink(missing_ok=True)
+        elif path.exists():
+            done = checkpoint_step(latest)
+            kept = []
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if row.get("step", done + 1) <= done:
+                    kept.append(line)
+            write_text_atomic(path, "".join(f"{line}\n" for line in kept))
     return latest

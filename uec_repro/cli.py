@@ -23,11 +23,11 @@ from typing import Any
 
 from .validation import ParameterError, check_writable_dir
 
-REFERENCE_FILES = ("run.json", "metrics.jsonl", "eval.json")
+REFERENCE_FILES = ("run.json", "metrics.jsonl", "probe.jsonl", "eval.json")
 
 
 def export_reference(experiment_dir: Path, destination: Path) -> int:
-    """Copy the results of a finished experiment (manifests, metrics, evaluations; no weights, no notebooks)
+    """Copy the results of a finished experiment (manifests, metrics, probes, evaluations; no weights, no notebooks)
     to ``destination``, replacing what was there; returns the number of runs copied."""
     runs = sorted(p.parent for p in experiment_dir.glob("*/seed*/run.json"))
     if not runs:

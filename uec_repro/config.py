@@ -11,7 +11,14 @@ field                    released code (default)     paper text / later code
 ``replay_rule``          ``"abs"`` (abs(A) > A0)     ``"positive"`` (A > A0), A0 = ``replay_threshold``
 ``exploration_temp...``  1.2                         1.15 / 1.1 in later author code
 ``batch_buffer_cap...``  2 x B0                      4 x B0 in later author code
+``replay_fresh_logp...``  False (stored old log-probs) True: recomputed just before the replay update
+``kl_clamp``             10 (k3 clamped to +-10)      None: TRL's unclamped k3
+``shuffle_mini_batches`` False (split in order)       True: TRL's shuffled split
 =======================  ==========================  ===============================================
+
+TRL's choices that the authors' code does not share are changed here, each reachable again through its field:
+the KL term is plain k3 (``use_bias_correction_kl=False``; TRL multiplies k3 by the importance ratio), AdamW's
+weight decay is 0.01 (HF: 0.0), and mini-batches are taken in order.
 
 B0, the size of one unfiltered update batch, is ``per_device_train_batch_size`` completions times the number of
 processes (the authors: 512 prompts x 5 = 2560); with several processes, G' must split evenly among them. Sizes
@@ -113,7 +120,9 @@ class UECConfig(GRPOConfig):
     replay_fresh_logprobs: bool = field(
         default=False,
         metadata={"help": "False (released code): replayed samples keep the old log-probs stored when they were "
-                  "first used, so the clip bounds how far replay moves the policy. True: recompute them."},
+                  "first trained on, so the clip bounds how far replay moves the policy from that older policy. "
+                  "True: recompute them with the weights of just before the replay update (after this step's "
+                  "update), so the clip is taken around the current policy."},
     )
     # ---- baselines' knobs (notes 6); 0 switches each off ----
     kl_cov_ratio: float = field(
@@ -136,6 +145,22 @@ class UECConfig(GRPOConfig):
                   "0 = off; the method uses 0.4."},
     )
     entropy_adv_kappa: float = field(default=2.0, metadata={"help": "Entropy-Adv's cap divisor kappa (> 1)."})
+    # ---- entropy probe: the same measurement for every method ----
+    probe_every: int = field(
+        default=5,
+        metadata={"help": "Measure the policy on the fixed probe prompts at step 0 (the initial policy), every this "
+                  "many steps and at the last step (0 = never): probe/entropy, probe/sampled_nll, probe/accuracy, "
+                  "probe/mean_length. Unlike the update-batch measures, these do not depend on which samples a "
+                  "method trains on."},
+    )
+    probe_samples: int = field(
+        default=4, metadata={"help": "Completions per probe prompt, sampled at T = 1 with the run's top_p."}
+    )
+    probe_seed: int = field(
+        default=0,
+        metadata={"help": "Sampling seed of every probe, whatever the run's seed, so every method and seed is probed "
+                  "with the same draws; the probe leaves the training's random state untouched."},
+    )
     # ---- validation during training (notes 1.9) ----
     validation_every: int = field(
         default=5, metadata={"help": "Validate on the held-out split every this many steps (0 = never)."}
@@ -146,6 +171,23 @@ class UECConfig(GRPOConfig):
     # ---- TRL fields whose defaults follow the authors' code ----
     beta: float = field(default=0.01, metadata={"help": "Coefficient of the k3 KL to the initial policy (authors: "
                                                          "0.01, as a loss term)."})
+    use_bias_correction_kl: bool = field(
+        default=False,
+        metadata={"help": "False (authors): plain k3, exp(ref - logp) - (ref - logp) - 1. True: TRL's default, k3 "
+                  "times the importance ratio pi / pi_old."},
+    )
+    kl_clamp: float | None = field(
+        default=10.0,
+        metadata={"help": "The authors clamp each token's k3 to [-10, 10] (k3 >= 0, so only the upper bound acts; "
+                  "a clamped token's KL has no gradient). None: unclamped, as TRL."},
+    )
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (authors: 0.01; HF: 0.0)."})
+    shuffle_mini_batches: bool = field(
+        default=False,
+        metadata={"help": "False (authors): an update batch is split in order into mini-batches of "
+                  "ceil(B0 / updates_per_batch) samples. True: shuffled and split into near-equal mini-batches, "
+                  "as TRL does."},
+    )
     epsilon_high: float | None = field(
         default=0.2, metadata={"help": "Upper clip; the authors' code hard-codes 0.2 (its config's 0.3 is ignored)."}
     )
@@ -156,7 +198,9 @@ class UECConfig(GRPOConfig):
     )
     loss_type: str = field(
         default="bnpo",
-        metadata={"help": "TRL loss aggregation; 'bnpo' is the authors' token mean over each mini-batch."},
+        metadata={"help": "TRL loss aggregation; 'bnpo' is the token mean over each mini-batch. The authors average "
+                  "per-micro-batch token means; that is the same here, where a mini-batch is one micro-batch (with "
+                  "several processes, ours is the mini-batch's token mean, theirs the mean of per-GPU means)."},
     )
     delta: float | None = field(
         default=3.0,
@@ -211,7 +255,8 @@ class UECConfig(GRPOConfig):
 
     def validate_uec_fields(self) -> None:
         """Check the fields added here; ParameterError names the field, its value and what is allowed."""
-        for name in ("exploration", "retention", "overlong_filter", "batch_buffer", "replay", "replay_fresh_logprobs"):
+        for name in ("exploration", "retention", "overlong_filter", "batch_buffer", "replay", "replay_fresh_logprobs",
+                     "shuffle_mini_batches", "use_bias_correction_kl"):
             if not isinstance(getattr(self, name), bool):
                 raise ParameterError(f"{name}={getattr(self, name)!r} must be True or False")
         if self.exploration_generations is not None:
@@ -234,6 +279,12 @@ class UECConfig(GRPOConfig):
             raise ParameterError(f"clip_cov_bounds={bounds!r} must be two numbers (low, high) with low < high")
         check_float("entropy_adv_alpha", self.entropy_adv_alpha, minimum=0.0)
         check_float("entropy_adv_kappa", self.entropy_adv_kappa, minimum=1.0, min_exclusive=True)
+        if self.kl_clamp is not None:
+            check_float("kl_clamp", self.kl_clamp, minimum=0.0, min_exclusive=True)
+        check_float("weight_decay", self.weight_decay, minimum=0.0)
+        check_int("probe_every", self.probe_every, minimum=0)
+        check_int("probe_samples", self.probe_samples, minimum=1)
+        check_int("probe_seed", self.probe_seed, minimum=0)
         check_int("validation_every", self.validation_every, minimum=0)
         check_float("validation_temperature", self.validation_temperature, minimum=0.0, min_exclusive=True)
         check_float("beta", self.beta, minimum=0.0)
@@ -283,10 +334,11 @@ METHODS: dict[str, Method] = {
         _PLAIN_GRPO,
     ),
     "dapo": Method(
-        "DAPO: clip-higher 0.28, dynamic sampling (drop zero-variance groups) with a batch buffer, token-level "
-        "loss, no KL. Set epsilon_high=0.2 for the authors' own DAPO code, which hard-codes the clip.",
+        "DAPO: clip-higher 0.28, dynamic sampling (drop zero-variance groups) with a batch buffer of 4 x B0 (the "
+        "authors' DAPO code), token-level loss, no KL. Set epsilon_high=0.2 for the authors' own DAPO code, which hard-codes the clip.",
         "Yu et al. 2025, arXiv 2503.14476; notes 6 (DAPO) and 7.4",
-        {**_PLAIN_GRPO, "retention": True, "batch_buffer": True, "epsilon_high": 0.28, "beta": 0.0},
+        {**_PLAIN_GRPO, "retention": True, "batch_buffer": True, "batch_buffer_capacity": 4.0, "epsilon_high": 0.28,
+         "beta": 0.0},
     ),
     "entropy_bonus": Method(
         "GRPO plus TRL's entropy bonus (entropy_coef 0.001, a common value; the paper gives none).",

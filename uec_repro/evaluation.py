@@ -39,6 +39,7 @@ class Samples:
 
     completions: list[list[str]]  # [prompt][sample]
     mean_entropy: list[list[float]]  # mean token entropy of each completion (nats)
+    mean_nll: list[list[float]]  # mean -log p of each completion's sampled tokens (nats)
     lengths: list[list[int]]  # generated tokens, EOS included
     truncated: list[list[bool]]  # hit max_new_tokens without EOS
 
@@ -85,7 +86,7 @@ def sample(
     padding_side, text_tokenizer.padding_side = text_tokenizer.padding_side, "left"
     was_training = model.training
     model.eval()  # no dropout, and no gradient checkpointing, which disables the KV cache
-    out = Samples([], [], [], [])
+    out = Samples([], [], [], [], [])
     torch.manual_seed(seed)
     try:
         for start in range(0, len(texts), prompts_per_call):
@@ -108,8 +109,9 @@ def sample(
                     eos_token_id=text_tokenizer.eos_token_id,
                 )
             new_tokens = gen.sequences[:, enc["input_ids"].shape[1] :]
-            logits = torch.stack(gen.logits, dim=1).float() / temperature  # (rows, steps, vocab)
-            entropy = -(logits.softmax(-1) * logits.log_softmax(-1)).sum(-1)
+            logps = (torch.stack(gen.logits, dim=1).float() / temperature).log_softmax(-1)  # (rows, steps, vocab)
+            entropy = -(logps.exp() * logps).sum(-1)
+            nll = -logps.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
             is_eos = new_tokens == text_tokenizer.eos_token_id
             # valid = up to and including the first EOS
             valid = (is_eos.long().cumsum(1) - is_eos.long()) == 0
@@ -123,6 +125,7 @@ def sample(
                 out.mean_entropy.append(
                     [float(entropy[r][valid[r]].mean()) if lengths[r] else 0.0 for r in rows]
                 )
+                out.mean_nll.append([float(nll[r][valid[r]].mean()) if lengths[r] else 0.0 for r in rows])
     finally:
         text_tokenizer.padding_side = padding_side
         model.train(was_training)
@@ -165,8 +168,9 @@ def evaluate_policy(
         max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, images=images if any(images) else None,
     )
     per_prompt = []
-    for row, completions, entropy, lengths, truncated in zip(
-        rows, samples.completions, samples.mean_entropy, samples.lengths, samples.truncated, strict=True
+    for row, completions, entropy, nll, lengths, truncated in zip(
+        rows, samples.completions, samples.mean_entropy, samples.mean_nll, samples.lengths, samples.truncated,
+        strict=True,
     ):
         rewards = accuracy_reward(completions, [row["answer"]] * n)
         majority = majority_answer(completions)
@@ -177,6 +181,10 @@ def evaluate_policy(
             "n": n,
             "maj_correct": float(majority is not None and accuracy_reward([f"\\boxed{{{majority}}}"], [row["answer"]])[0]),
             "entropy": sum(entropy) / n,
+            # token-weighted sums over the n completions (the probe's measures are ratios of these)
+            "entropy_sum": sum(e * t for e, t in zip(entropy, lengths, strict=True)),
+            "nll_sum": sum(e * t for e, t in zip(nll, lengths, strict=True)),
+            "tokens": sum(lengths),
             "length": sum(lengths) / n,
             "truncated": sum(truncated) / n,
             "example": random.Random(seed).choice(completions),

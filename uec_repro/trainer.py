@@ -6,11 +6,12 @@ One training step is one step of the paper (notes, 1.8); the rules it applies li
     standard = GRPOTrainer._generate_and_score_completions(G rollouts per prompt)       # TRL, unchanged
     hard     = prompts whose G rewards are all 0
     explore  = GRPOTrainer._generate_and_score_completions(G' rollouts per hard prompt at t')
-    kept     = retention filters + overlong filter over standard and exploration samples
+    kept     = retention filters + overlong filter over exploration, then standard samples (the authors' order)
     update   = batch buffer: kept samples, released in whole batches of B0 (or all kept, buffer off)
-    for each mini-batch of the update: TRL's loss (clip, k3 KL, bnpo mean) -> backward -> optimizer step
+    for each mini-batch of the update, in order: TRL's loss (clip, k3 KL, bnpo mean) -> backward -> optimizer step
     replay buffer <- samples of the update that pass the replay rule
-    every f_replay steps: the same update on samples drawn from the replay buffer
+    every f_replay steps: draw from the replay buffer (this step's entries included), the same update on them
+    every probe_every steps: the entropy probe (the same prompts and draws for every method)
 
 TRL's methods are called, not copied: generation, scoring and advantages come from
 ``_generate_and_score_completions`` (called twice when there are hard prompts, with ``num_generations`` G'
@@ -21,9 +22,12 @@ HF's optimizer step finds no gradient and changes nothing (AdamW skips parameter
 
 Per step, one row of ``metrics.jsonl`` in the output directory (TRL's metrics and those below, grouped by
 prefix): ``uec/`` selection counts and buffer sizes, ``exploration/`` TRL's metrics of the exploration
-rollouts, ``entropy/`` the authors' entropy estimate (mean -log p of the sampled tokens), ``time/`` wall
-time split, ``memory/`` peak RSS (and CUDA), ``validation/`` in-training validation accuracy, ``faults/`` steps
-skipped for NaN/inf.
+rollouts, ``probe/`` the policy measured on fixed probe prompts (the primary entropy, comparable between methods),
+``entropy/update_batch*`` entropy measured on the samples the method trains on (TRL's full-distribution entropy
+and the authors' mean -log p of the sampled tokens: a property of the method's selection as much as of the
+policy), ``time/`` wall time split, ``memory/`` peak RSS (and CUDA), ``validation/`` in-training validation
+accuracy, ``faults/`` steps skipped for NaN/inf. The probe also writes its per-prompt values to ``probe.jsonl``
+(see :meth:`UECTrainer._probe`), and its step-0 row (the initial policy) is the first row of ``metrics.jsonl``.
 
 Checkpoints are HF's plus the two buffers and this class's random states (:mod:`uec_repro.checkpoints`), so a
 resumed run continues exactly where the checkpoint left it. A step with non-finite rewards, advantages, loss
@@ -77,7 +81,9 @@ from .checkpoints import (
     save_samples,
 )
 from .config import UECConfig
+from .evaluation import evaluate_policy
 from .faults import fault_point
+from .kl import clamped_reference_logps
 from .multimodal import IMAGE_KEYS, collate_images, split_images
 from .selection import (
     BatchBuffer,
@@ -93,6 +99,9 @@ from .validation import ParameterError
 __all__ = ["InsufficientDiskError", "NonFiniteError", "Sample", "UECTrainer"]
 
 METRICS_FILE = "metrics.jsonl"
+PROBE_FILE = "probe.jsonl"
+# TRL's names of the loss-side measures, which see only the samples a method trains on -> our names
+UPDATE_BATCH_METRICS = {"entropy": "entropy/update_batch"}
 # TRL loss types that average per-sequence means (the others average over tokens)
 SEQUENCE_MEAN_LOSSES = ("grpo", "sapo", "dr_grpo", "luspo")
 
@@ -127,16 +136,18 @@ class UECTrainer(GRPOTrainer):
     replay, plus the KL-Cov, Clip-Cov and Entropy-Adv baselines, each switched by a :class:`UECConfig` field.
 
     ``validation_dataset`` (``prompt`` and ``answer`` columns) is evaluated every ``validation_every`` steps at
-    ``validation_temperature`` with one sample per prompt, as in the authors' code.
+    ``validation_temperature`` with one sample per prompt, as in the authors' code. ``probe_dataset`` (same
+    columns) is the entropy probe's fixed prompt set (see :meth:`_probe`).
     """
 
-    def __init__(self, *args: Any, validation_dataset: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, validation_dataset: Any = None, probe_dataset: Any = None, **kwargs: Any) -> None:
         config = kwargs.get("args", args[2] if len(args) > 2 else None)
         if not isinstance(config, UECConfig):
             raise ParameterError(f"args must be a UECConfig (see uec_repro.config.method_config), got {type(config)}")
         super().__init__(*args, **kwargs)
         self.num_processes, self.process_index = self.accelerator.num_processes, self.accelerator.process_index
         self.validation_dataset = validation_dataset
+        self.probe_dataset = probe_dataset
         self.batch_size = self.args.per_device_train_batch_size * self.num_processes  # B0, the global batch
         self.mini_batch_size = math.ceil(self.batch_size / self.args.updates_per_batch)
         self.exploration_generations = self.args.exploration_group_size  # G'
@@ -156,6 +167,7 @@ class UECTrainer(GRPOTrainer):
         self._faults: list[str] = []  # what was non-finite in the current step
         self._nonfinite_streak = 0
         self.metrics_path = Path(self.args.output_dir) / METRICS_FILE
+        self.probe_path = Path(self.args.output_dir) / PROBE_FILE
 
     # ---------------------------------------------------------------------------------------------
     # One training step
@@ -166,18 +178,20 @@ class UECTrainer(GRPOTrainer):
         model.train()  # as HF's training_step (loading a checkpoint's adapter leaves the model in eval mode)
         self._timers.clear()
         self._faults = []
+        if self.state.global_step == 0:
+            self._probe_initial_policy()
         kept = self._rollout(inputs)
         update = self._take_update(kept)
+        before_entry = self._enter_replay(update)
         replay = self._draw_replay()
         loss = self._train(model, {"update": update, "replay": replay})
-        if update and self.replay_buffer is not None and not self._faults:
-            advantages = torch.tensor([s.advantage for s in update])
-            entering = replay_entry(advantages, self.args.replay_rule, self.args.replay_threshold)
-            self.replay_buffer.push(s for s, keep in zip(update, entering.tolist(), strict=True) if keep)
+        if self._faults and before_entry is not None:  # the update was not made: its samples do not enter
+            self.replay_buffer.restore(before_entry)
         self._log("uec/replay_buffer_size", float(len(self.replay_buffer or ())))
         self._log("uec/batch_buffer_size", float(len(self.batch_buffer or ())))
         self._count_faults()
         self._validate_if_due()
+        self._probe_if_due()
         self._log_step_resources(time.perf_counter() - started)
         return loss
 
@@ -230,8 +244,10 @@ class UECTrainer(GRPOTrainer):
         positive = explored_advantages > 0
         self._log("uec/exploration_kept_positive", float((keep_explored & positive).sum()))
         self._log("uec/exploration_kept_negative", float((keep_explored & ~positive).sum()))
-        kept = [s for s, k in zip(standard, keep_standard.tolist(), strict=True) if k]
-        kept += [s for s, k in zip(explored, keep_explored.tolist(), strict=True) if k]
+        # exploration samples first, as the authors concatenate them: the order decides what waits in the batch
+        # buffer and what its overflow drops
+        kept = [s for s, k in zip(explored, keep_explored.tolist(), strict=True) if k]
+        kept += [s for s, k in zip(standard, keep_standard.tolist(), strict=True) if k]
         truncated = torch.tensor([s.truncated for s in kept], dtype=torch.bool)
         self._log("uec/truncated_kept", float(truncated.sum()))
         keep = torch.ones(len(kept), dtype=torch.bool)
@@ -240,13 +256,21 @@ class UECTrainer(GRPOTrainer):
         self._log("uec/overlong_dropped", float((~keep).sum()))
         return [s for s, k in zip(kept, keep.tolist(), strict=True) if k]
 
+    def _enter_replay(self, update: list[Sample]) -> list[Sample] | None:
+        """Put the update's samples that pass the replay rule into the replay buffer, before this step's draw, as
+        the authors do; returns the buffer's content before (to undo the entry if the update fails)."""
+        if self.replay_buffer is None or not update or self._faults:
+            return None
+        before = self.replay_buffer.contents()
+        advantages = torch.tensor([s.advantage for s in update])
+        entering = replay_entry(advantages, self.args.replay_rule, self.args.replay_threshold)
+        self.replay_buffer.push(s for s, keep in zip(update, entering.tolist(), strict=True) if keep)
+        return before
+
     def _draw_replay(self) -> list[Sample]:
         """Every ``replay_frequency`` steps, the samples to replay (none while the buffer holds less than B0)."""
         due = self.replay_buffer is not None and (self.state.global_step + 1) % self.args.replay_frequency == 0
         replay = self.replay_buffer.draw(self._rng) if due else []
-        if self.args.replay_fresh_logprobs:
-            for sample in replay:  # recomputed from the sample's own advantage, never shaped twice
-                sample.old_logps = sample.token_advantages = None
         self._log("uec/replayed", float(bool(replay)))
         self._log("uec/replay_samples", float(len(replay)))
         return replay
@@ -268,23 +292,16 @@ class UECTrainer(GRPOTrainer):
     # ---------------------------------------------------------------------------------------------
     def _train(self, model, phases: dict[str, list[Sample]]) -> torch.Tensor:
         """Mini-batch updates over each phase's samples (update, then replay); every optimizer step but the last is
-        made here, the last by HF's loop. Returns the mean loss (0, with no backward, when there is nothing)."""
-        mini_batches: list[tuple[str, list[Sample]]] = []
-        for phase, samples in phases.items():
-            if not samples:
-                continue
-            started = time.perf_counter()
-            self._prepare_old_logps(samples)
-            order = list(range(len(samples)))
-            self._rng.shuffle(order)
-            chunks = math.ceil(len(samples) / self.mini_batch_size)
-            # sizes differ by at most one, and no chunk is empty
-            mini_batches += [(phase, [samples[i] for i in order[c::chunks]]) for c in range(chunks)]
-            self._timers[phase] += time.perf_counter() - started
+        made here, the last by HF's loop. A phase's old log-probs are prepared just before its first mini-batch, so
+        replay's fresh ones (``replay_fresh_logprobs``) come from the weights after the update. Returns the mean
+        loss (0, with no backward, when there is nothing)."""
+        mini_batches = [(phase, batch) for phase, samples in phases.items() for batch in self._mini_batches(samples)]
         self._log("uec/optimizer_steps", float(len(mini_batches)))
         losses = []
         for position, (phase, samples) in enumerate(mini_batches):
             started = time.perf_counter()
+            if position == 0 or mini_batches[position - 1][0] != phase:
+                self._prepare_phase(phase, phases[phase])
             fault_point(phase, self.state.global_step + 1)
             inputs, weight = self._local_batch(samples)
             with self.compute_loss_context_manager():
@@ -303,6 +320,26 @@ class UECTrainer(GRPOTrainer):
         if not losses:
             return torch.zeros((), device=self.accelerator.device)
         return torch.stack(losses).mean()
+
+    def _mini_batches(self, samples: list[Sample]) -> list[list[Sample]]:
+        """The mini-batches of one phase: in order, ``mini_batch_size`` samples each (the last may be smaller), as
+        the authors split; with ``shuffle_mini_batches``, shuffled into near-equal parts, as TRL does."""
+        if not self.args.shuffle_mini_batches:
+            return self._chunks(samples)
+        order = list(range(len(samples)))
+        self._rng.shuffle(order)
+        parts = math.ceil(len(samples) / self.mini_batch_size)  # sizes differ by at most one; none is empty
+        return [[samples[i] for i in order[part::parts]] for part in range(parts)]
+
+    def _prepare_phase(self, phase: str, samples: list[Sample]) -> None:
+        """Old (and reference) log-probs of a phase's samples, computed now; replay with ``replay_fresh_logprobs``
+        recomputes them from each sample's own advantage (Entropy-Adv's shaping is never applied twice)."""
+        started = time.perf_counter()
+        if phase == "replay" and self.args.replay_fresh_logprobs:
+            for sample in samples:
+                sample.old_logps = sample.token_advantages = None
+        self._prepare_old_logps(samples)
+        self._timers[phase] += time.perf_counter() - started
 
     def _local_batch(self, samples: list[Sample]) -> tuple[dict[str, Any], float]:
         """This process's part of a mini-batch, collated, and the weight of its loss: the number of processes times
@@ -368,10 +405,10 @@ class UECTrainer(GRPOTrainer):
             return values
 
         self._fill(fresh, old)
-        self._log("entropy/sampled_nll", self._mean_nll(fresh))
+        self._log("entropy/update_batch_sampled_nll", self._mean_nll(fresh))
         explored = [s for s in fresh if s.exploration]
         if explored:
-            self._log("entropy/exploration_sampled_nll", self._mean_nll(explored))
+            self._log("entropy/update_batch_exploration_sampled_nll", self._mean_nll(explored))
 
     def _fill(self, samples: list[Sample], compute) -> None:
         """Set per-sample values that ``compute`` makes for one chunk (a mini-batch) of ``samples`` at a time; the
@@ -514,13 +551,13 @@ class UECTrainer(GRPOTrainer):
         generators = self._gathered([self._clip_cov_generator.get_state()])  # one per process
         if self.accelerator.is_main_process:  # the buffers and the Python random state are the same in all
             save_samples(folder / BUFFERS_FILE,
-                         {"batch": self.batch_buffer.contents() if self.batch_buffer else [],
-                          "replay": self.replay_buffer.contents() if self.replay_buffer else []},
+                         {"batch": self.batch_buffer.contents() if self.batch_buffer is not None else [],
+                          "replay": self.replay_buffer.contents() if self.replay_buffer is not None else []},
                          extra={f"clip_cov_generator.{rank}": state for rank, state in enumerate(generators)})
             write_json_atomic(folder / STATE_FILE, {
                 "step": step,
                 "python_random": self._rng.getstate(),
-                "batch_buffer_dropped": self.batch_buffer.dropped if self.batch_buffer else 0,
+                "batch_buffer_dropped": self.batch_buffer.dropped if self.batch_buffer is not None else 0,
                 "nonfinite_streak": self._nonfinite_streak,
             })
             remove_checkpoints(run_dir, keep=folder)
@@ -612,7 +649,8 @@ class UECTrainer(GRPOTrainer):
         return loss
 
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
-        """TRL's log-probs; inside a training loss, Clip-Cov detaches its chosen tokens and KL-Cov keeps its term.
+        """TRL's log-probs; inside a training loss, Clip-Cov detaches its chosen tokens, KL-Cov keeps its term and the
+        reference log-probs are adjusted so that TRL's k3 is clamped at ``kl_clamp`` (:mod:`uec_repro.kl`).
         TRL's reference pass over fresh rollouts is skipped (zeros, never read) when it is deferred."""
         if self._skip_reference_pass and not torch.is_grad_enabled():
             return torch.zeros(input_ids.size(0), logits_to_keep, device=input_ids.device), None, None
@@ -637,6 +675,9 @@ class UECTrainer(GRPOTrainer):
                                                self.args.kl_cov_coef)
             self._kl_cov_term = penalty.sum() / mask.sum().clamp(min=1)
             self._log("baselines/kl_cov_tokens", float(selected.sum()))
+        if self.beta != 0.0 and self.args.kl_clamp is not None:  # TRL reads the reference log-probs after this
+            inputs["ref_per_token_logps"] = clamped_reference_logps(inputs["ref_per_token_logps"], logps,
+                                                                    self.args.kl_clamp)
         return logps, entropies, aux
 
     # ---------------------------------------------------------------------------------------------
@@ -698,25 +739,74 @@ class UECTrainer(GRPOTrainer):
     def _log(self, name: str, value: float) -> None:
         self._metrics["train"][name].append(value)
 
+    def _probe_initial_policy(self) -> None:
+        """The probe of the initial policy, written as the step-0 row of ``metrics.jsonl``."""
+        if self._probe_due(0):
+            started = time.perf_counter()
+            values = self._probe(0)
+            self._append_row(self.metrics_path, {"step": 0, **values, "time/probe": time.perf_counter() - started})
+
+    def _probe_if_due(self) -> None:
+        step = self.state.global_step + 1
+        if self._probe_due(step):
+            started = time.perf_counter()
+            for name, value in self._probe(step).items():
+                self._log(name, value)
+            self._timers["probe"] += time.perf_counter() - started
+
+    def _probe_due(self, step: int) -> bool:
+        """At step 0, every ``probe_every`` steps and at the last step; in the main process only."""
+        every = self.args.probe_every
+        return (self.probe_dataset is not None and every > 0 and self.accelerator.is_main_process
+                and (step % every == 0 or step == self.state.max_steps))
+
+    def _probe(self, step: int) -> dict[str, float]:
+        """Measure the policy, not the samples it trains on: ``probe_samples`` completions of every probe prompt at
+        T = 1 and the run's top-p, drawn with ``probe_seed`` (the same draws for every method and seed) inside a
+        forked random state (training continues as if no probe had run). Appends the per-prompt sums to
+        ``probe.jsonl`` and returns the token-weighted means: ``probe/entropy`` (full-distribution token entropy),
+        ``probe/sampled_nll`` (-log p of the sampled tokens), ``probe/accuracy`` and ``probe/mean_length``."""
+        with torch.random.fork_rng():
+            records = evaluate_policy(
+                self.model, self.processing_class, self.probe_dataset, n=self.args.probe_samples, ks=(1,),
+                hard_group_size=1, temperature=1.0, top_p=self.args.top_p, max_new_tokens=self.max_completion_length,
+                seed=self.args.probe_seed,
+            ).per_prompt
+        columns = {name: [p[name] for p in records] for name in ("entropy_sum", "nll_sum", "tokens", "correct")}
+        self._append_row(self.probe_path, {"step": step, "samples": self.args.probe_samples,
+                                           "prompt_ids": [p["id"] for p in records], **columns})
+        tokens, completions = max(sum(columns["tokens"]), 1), self.args.probe_samples * len(records)
+        return {
+            "probe/entropy": sum(columns["entropy_sum"]) / tokens,
+            "probe/sampled_nll": sum(columns["nll_sum"]) / tokens,
+            "probe/accuracy": sum(columns["correct"]) / completions,
+            "probe/mean_length": sum(columns["tokens"]) / completions,
+        }
+
+    @staticmethod
+    def _append_row(path: Path, row: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+
     def _validate_if_due(self) -> None:
         every = self.args.validation_every
         if (self.validation_dataset is None or not every or (self.state.global_step + 1) % every
                 or not self.accelerator.is_main_process):  # only the main process writes metrics
             return
-        from .evaluation import evaluate_policy
-
         started = time.perf_counter()
-        result = evaluate_policy(
-            self.model, self.processing_class, self.validation_dataset, n=1, ks=(1,), hard_group_size=1,
-            temperature=self.args.validation_temperature, max_new_tokens=self.max_completion_length,
-            seed=self.args.seed,
-        )
+        with torch.random.fork_rng():  # validating does not change the training's draws
+            result = evaluate_policy(
+                self.model, self.processing_class, self.validation_dataset, n=1, ks=(1,), hard_group_size=1,
+                temperature=self.args.validation_temperature, max_new_tokens=self.max_completion_length,
+                seed=self.args.seed,
+            )
         self._log("validation/accuracy", result.summary["pass@1"])
         self._log("validation/token_entropy", result.summary["token_entropy"])
         self._timers["validation"] += time.perf_counter() - started
 
     def _log_step_resources(self, seconds: float) -> None:
-        for name in ("generation", "scoring", "exploration", "update", "replay", "validation"):
+        for name in ("generation", "scoring", "exploration", "update", "replay", "validation", "probe"):
             self._log(f"time/{name}", self._timers[name])
         self._log("time/step", seconds)
         if self._timers["generation"] > 0:
@@ -727,9 +817,11 @@ class UECTrainer(GRPOTrainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """TRL's logging, then the same row appended to ``metrics.jsonl`` (kept if the run is interrupted)."""
-        step_row = self.model.training and "uec/updated" in self._metrics["train"]  # not eval or the final summary
+        metrics = self._metrics["train"]
+        step_row = self.model.training and "uec/updated" in metrics  # not eval or the final summary
+        for trl_name, name in UPDATE_BATCH_METRICS.items():  # TRL adds these metrics to ``logs`` in its ``log``
+            if trl_name in metrics:
+                metrics[name] = metrics.pop(trl_name)
         super().log(logs, start_time)
         if step_row and self.accelerator.is_main_process:
-            self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.metrics_path.open("a") as handle:
-                handle.write(json.dumps({"step": self.state.global_step, **logs}) + "\n")
+            self._append_row(self.metrics_path, {"step": self.state.global_step, **logs})

@@ -7,7 +7,9 @@
 validated on creation, including the :class:`~uec_repro.config.UECConfig` it builds, so a bad value fails
 before any model is loaded. A run writes into ``output_dir``:
 
-* ``metrics.jsonl``: one row per training step (written by :class:`~uec_repro.trainer.UECTrainer`);
+* ``metrics.jsonl``: one row per training step (written by :class:`~uec_repro.trainer.UECTrainer`), after a
+  step-0 row with the probe of the initial policy;
+* ``probe.jsonl``: the entropy probe's per-prompt values, one row per probe (see ``UECTrainer._probe``);
 * ``eval.json``: the final evaluation on held-out test prompts (Pass@k for powers of two up to
   ``eval_samples``, mean@n, maj@n, hard share, token entropy, and the per-prompt correct counts, from which
   Pass@k for every k <= n is recomputed later), plus timing and peak memory;
@@ -81,6 +83,8 @@ class RunSettings:
                                                                                "{'beta': 0.0}."})
     validation_prompts: int = field(default=50, metadata={"help": "Test prompts of in-training validation."})
     validation_every: int = field(default=5, metadata={"help": "Validate every this many steps (0: never)."})
+    probe_prompts: int = field(default=64, metadata={"help": "Test prompts of the entropy probe, the same for every "
+                                                              "method and seed (how often: UECConfig.probe_every)."})
     eval_prompts: int = field(default=100, metadata={"help": "Test prompts of the final evaluation."})
     eval_samples: int = field(default=16, metadata={"help": "n, samples per test prompt (Pass@k for k <= n)."})
     eval_temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the final evaluation."})
@@ -112,7 +116,7 @@ class RunSettings:
             raise ParameterError(f"policy={self.policy!r} must be a zoo name, a folder or a hub id")
         check_int("seed", self.seed, minimum=0)
         for name in ("steps", "prompts_per_step", "max_completion_length", "lora_r", "eval_prompts", "eval_samples",
-                     "validation_prompts"):
+                     "validation_prompts", "probe_prompts"):
             check_int(name, getattr(self, name), minimum=1)
         check_int("num_generations", self.num_generations, minimum=2)
         check_int("validation_every", self.validation_every, minimum=0)
@@ -205,7 +209,7 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
     from .models import LoraSettings, cast_trainable_to_fp32, load_policy
     from .rewards import accuracy_reward
     from .tasks import load_task
-    from .trainer import METRICS_FILE, UECTrainer
+    from .trainer import METRICS_FILE, PROBE_FILE, UECTrainer
 
     out = Path(settings.output_dir)
     processes, rank = launched_processes(), 0
@@ -218,14 +222,14 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
         prepared: list[Any] = [None]
         if state.is_main_process:
             try:
-                prepared = [_prepare_output_dir(settings, out, METRICS_FILE)]
+                prepared = [_prepare_output_dir(settings, out, (METRICS_FILE, PROBE_FILE))]
             except ParameterError as error:  # every process stops with it
                 prepared = [error]
         checkpoint = broadcast_object_list(prepared)[0]
         if isinstance(checkpoint, ParameterError):
             raise checkpoint
     else:
-        checkpoint = _prepare_output_dir(settings, out, METRICS_FILE)
+        checkpoint = _prepare_output_dir(settings, out, (METRICS_FILE, PROBE_FILE))
     resumed_from = checkpoint_step(checkpoint) if checkpoint else 0
     threads = settings.threads or int(os.environ.get("UEC_REPRO_THREADS", "0"))
     if threads:
@@ -234,7 +238,8 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
     started = time.perf_counter()
     model, tokenizer = load_policy(settings.policy, quantization=settings.quantization,
                                    lora=LoraSettings(r=settings.lora_r, alpha=2 * settings.lora_r))
-    test = load_task(settings.task, "test", n=max(settings.eval_prompts, settings.validation_prompts),
+    test = load_task(settings.task, "test",
+                     n=max(settings.eval_prompts, settings.validation_prompts, settings.probe_prompts),
                      tokenizer=tokenizer)
     train_seconds = 0.0
     if settings.method != BASE_METHOD:
@@ -243,7 +248,8 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
                           tokenizer=tokenizer)
         trainer = UECTrainer(model=model, reward_funcs=[accuracy_reward], args=config, train_dataset=train,
                              processing_class=tokenizer,
-                             validation_dataset=test.select(range(min(settings.validation_prompts, len(test)))))
+                             validation_dataset=test.select(range(min(settings.validation_prompts, len(test)))),
+                             probe_dataset=test.select(range(min(settings.probe_prompts, len(test)))))
         trainer.remove_callback(PrinterCallback)  # per-step rows go to metrics.jsonl
         if not torch.cuda.is_available():
             cast_trainable_to_fp32(trainer.model)  # TRL casts adapters to bf16 on 4-bit bases: slow on CPU
@@ -304,7 +310,7 @@ def _evaluate(model, tokenizer, prompts, settings: RunSettings, rank: int, proce
     return EvalResult(summarize(per_prompt, ks=ks, hard_group_size=hard_group_size), per_prompt)
 
 
-def _prepare_output_dir(settings: RunSettings, out: Path, metrics_file: str) -> Path | None:
+def _prepare_output_dir(settings: RunSettings, out: Path, step_files: tuple[str, ...]) -> Path | None:
     """Check ``output_dir`` against what it holds and get it ready; returns the checkpoint to resume from."""
     from .checkpoints import prepare_resume, remove_checkpoints
 
@@ -314,18 +320,18 @@ def _prepare_output_dir(settings: RunSettings, out: Path, metrics_file: str) -> 
     changed = sorted(name for name in current if name not in RESUMABLE_CHANGES
                      and recorded is not None and recorded.get(name) != current[name])
     if settings.overwrite:
-        for name in (metrics_file, EVAL_FILE, SETTINGS_FILE):
+        for name in (*step_files, EVAL_FILE, SETTINGS_FILE):
             (out / name).unlink(missing_ok=True)
         remove_checkpoints(out)
     elif finished:
         raise ParameterError(f"output_dir={settings.output_dir!r} already holds a finished run; choose another "
                              "output_dir or set overwrite=True")
-    elif changed or (recorded is None and (out / metrics_file).exists()):
+    elif changed or (recorded is None and (out / step_files[0]).exists()):
         raise ParameterError(f"output_dir={settings.output_dir!r} holds an unfinished run with other settings "
                              f"({', '.join(changed) or 'unknown'}); rerun it with the same settings to resume, "
                              "or set overwrite=True to start over")
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = None if settings.overwrite else prepare_resume(out, metrics_file)
+    checkpoint = None if settings.overwrite else prepare_resume(out, *step_files)
     write_text_atomic(out / SETTINGS_FILE, json.dumps(current, indent=1))
     return checkpoint
 
