@@ -4,6 +4,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -207,24 +208,208 @@ def test_results_are_the_same_from_many_threads():
     assert sum(serial) == len(EQUIVALENT)
 
 
-def test_time_budget_works_off_the_main_thread_and_the_worker_survives():
-    worker = rewards._MathVerifyWorker(timeout_s=0.5)
-    assert worker.verify("2", "\\sqrt{4}")  # starts the worker
-    pid = worker._process.pid
+# Injected into the math-verify worker (a sitecustomize on its PYTHONPATH) to test the time budget and the kill
+# without depending on how fast this machine is: parsing a text that holds
+#   SLOWCHECK sleeps ten minutes in plain Python (the worker's own SIGALRM budget interrupts it),
+#   STUCK     blocks SIGALRM first (as a long C call would), so only the parent's kill can end it,
+#   CRASH     ends the worker at once (as the memory limit would),
+#   INJECTED  parses as 10 (so a test can tell that the worker runs the patched parse).
+INJECTED_PARSE = """
+import os
+import signal
+import time
+
+import math_verify
+
+_parse = math_verify.parse
+
+
+def parse(text, *args, **kwargs):
+    if "SLOWCHECK" in text:
+        time.sleep(600)
+    if "STUCK" in text:
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+        time.sleep(600)
+    if "CRASH" in text:
+        os._exit(3)
+    return _parse("\\\\boxed{10}" if "INJECTED" in text else text, *args, **kwargs)
+
+
+math_verify.parse = parse
+"""
+
+
+@pytest.fixture
+def injected_worker(tmp_path, monkeypatch):
+    """A fresh worker (budget 0.5 s) whose math-verify parse knows the markers above; ``kill_margin_s`` to set."""
+    (tmp_path / "sitecustomize.py").write_text(INJECTED_PARSE)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    workers = []
+
+    def make(kill_margin_s: float) -> rewards._MathVerifyWorker:
+        worker = rewards._MathVerifyWorker(timeout_s=0.5, kill_margin_s=kill_margin_s)
+        workers.append(worker)
+        assert worker.verify("2", "\\sqrt{4}")  # starts the worker; unmarked comparisons are untouched
+        assert worker.verify("10", "INJECTED")  # the worker runs the patched parse
+        return worker
+
+    yield make
+    for worker in workers:
+        worker._stop()
+
+
+def timed_verify_in_a_thread(worker, gold, prediction) -> tuple[bool, float]:
+    """verify() from a thread other than the main one (as TRL may call reward functions): (result, seconds)."""
     outcome = {}
 
-    def slow_comparison():
+    def compare():
         started = time.perf_counter()
-        outcome["result"] = worker.verify("10", "10^{10^{10}}")  # math-verify alone needs > 2 s here
+        outcome["result"] = worker.verify(gold, prediction)
         outcome["seconds"] = time.perf_counter() - started
 
-    thread = threading.Thread(target=slow_comparison)
+    thread = threading.Thread(target=compare)
     thread.start()
-    thread.join()
-    assert outcome["result"] is False and 0.5 <= outcome["seconds"] < 1.5
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    return outcome["result"], outcome["seconds"]
+
+
+def test_time_budget_works_off_the_main_thread_and_the_worker_survives(injected_worker):
+    """A comparison that would take ten minutes is cut off by the worker's own budget: it scores 0, counts as a
+    timeout but not a kill, and the same worker answers the next comparison. The kill margin (30 s) is so long
+    that only the worker's own timer can end the comparison in time; no reply can come before the 0.5 s budget."""
+    worker = injected_worker(kill_margin_s=30.0)
+    pid = worker._process.pid
+    result, seconds = timed_verify_in_a_thread(worker, "10", "SLOWCHECK")
+    assert result is False
+    assert 0.5 <= seconds < 30.0  # the whole budget, then the worker's own "t", long before a kill
     assert (worker.timeouts, worker.kills) == (1, 0)  # the worker interrupted itself: no kill, no restart
     assert worker.verify("\\frac{1}{2}", "0.5") and worker._process.pid == pid
+    assert (worker.timeouts, worker.kills) == (1, 0)
+
+
+def test_a_worker_deaf_to_its_alarm_is_killed_after_budget_plus_margin_and_replaced(injected_worker):
+    worker = injected_worker(kill_margin_s=0.5)
+    stuck = worker._process
+    result, seconds = timed_verify_in_a_thread(worker, "10", "STUCK")
+    assert result is False
+    assert seconds >= 1.0  # budget + margin waited for, however fast the machine
+    assert stuck.poll() is not None  # killed
+    assert (worker.timeouts, worker.kills) == (1, 1)
+    assert worker.verify("10", "INJECTED")  # the replacement answers
+    assert worker._process.pid != stuck.pid and (worker.timeouts, worker.kills) == (1, 1)
+
+
+def test_a_worker_that_dies_is_replaced_without_counting_a_timeout(injected_worker):
+    worker = injected_worker(kill_margin_s=30.0)
+    dead = worker._process
+    result, seconds = timed_verify_in_a_thread(worker, "10", "CRASH")
+    assert result is False and seconds < 30.0  # the parent sees the pipe close: no waiting for the margin
+    assert dead.poll() == 3
+    assert (worker.timeouts, worker.kills) == (0, 0)
+    assert worker.verify("10", "INJECTED") and worker._process.pid != dead.pid
+
+
+def test_stop_ends_the_worker_and_may_be_called_twice(injected_worker):
+    worker = injected_worker(kill_margin_s=30.0)
+    process = worker._process
     worker._stop()
+    assert process.poll() is not None and worker._process is None
+    worker._stop()
+    assert worker._process is None
+
+
+def test_without_math_verify_symbolic_answers_score_zero(tmp_path, monkeypatch):
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['math_verify'] = None  # import fails\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    worker = rewards._MathVerifyWorker()
+    try:
+        assert worker.verify("2", "\\sqrt{4}") is False
+        assert worker._process is None and (worker.timeouts, worker.kills) == (0, 0)
+    finally:
+        worker._stop()
+
+
+def test_an_exception_while_checking_scores_zero(monkeypatch):
+    class Broken:
+        def verify(self, gold, prediction):
+            raise RuntimeError("checker bug")
+
+    monkeypatch.setattr(rewards, "_VERIFIER", Broken())
+    assert answers_match("\\sqrt{4}", "2") is False  # would go to math-verify
+    assert answers_match("0.5", "\\frac{1}{2}") is True  # plain numbers never do
+
+
+def test_what_never_reaches_math_verify(monkeypatch):
+    class AlwaysEqual:
+        def verify(self, gold, prediction):
+            return True
+
+    monkeypatch.setattr(rewards, "_VERIFIER", AlwaysEqual())
+    assert answers_match("\\sqrt{4}", "2")  # this one does
+    assert not answers_match("", "5") and not answers_match("5", "$ $")  # empty after cleaning
+    assert not answers_match("0.5", "0.6") and not answers_match("1/3", "0.33")  # two plain numbers
+    assert not answers_match("x" * 1001, "y" * 1001)  # over the length cap
+
+
+def test_non_string_answers_score_zero():
+    assert answers_match(None, "5") is False and answers_match("5", None) is False
+    assert answers_match(5, "5") is False
+
+
+def test_the_length_cap_is_1000_characters_either_side():
+    # at the cap an answer is still cleaned ("y = " dropped); one more character and it is compared as a string
+    for width in (996, 997):
+        prediction, gold = "y = " + "x" * width, "x" * width
+        assert answers_match(prediction, gold) == (len(prediction) <= rewards.MAX_ANSWER_CHARS == 1000)
+        assert answers_match(gold, prediction) == (len(prediction) <= 1000)
+    padded = "y = 5" + " " * 996  # 1001 characters: only one side is long, and that is enough
+    assert not answers_match(padded, "5") and not answers_match("5", padded)
+    assert answers_match("y = 5" + " " * 995, "5")
+
+
+def test_plain_numbers_are_parsed_up_to_60_characters():
+    assert rewards._as_number("0." + "5" * 58) == Fraction("0." + "5" * 58)  # 60 characters
+    assert rewards._as_number("0." + "5" * 59) is None  # 61
+    assert rewards._as_number("3/4") == Fraction(3, 4) and rewards._as_number("-\\frac{3}{4}") == Fraction(-3, 4)
+    assert rewards._as_number("\\frac{-3}{4}") == Fraction(-3, 4) and rewards._as_number("1/0") is None
+
+
+@pytest.mark.parametrize(
+    ("completion", "text"),
+    [
+        ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
+          {"role": "assistant", "content": "last"}], "last"),
+        (("x", "y", "z"), "z"),
+        (["x", "y", "z"], "z"),
+        ([], ""),
+        ([{"role": "assistant", "content": [{"type": "image"}, {"type": "text", "text": "a"}, "stray",
+                                            {"type": "text", "text": "b"}]}], "ab"),
+        ([{"role": "assistant", "content": None}], ""),
+        (None, ""),
+    ],
+)
+def test_completion_text_takes_the_last_message(completion, text):
+    assert rewards.completion_text(completion) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("no box }", None), ("a}b", None), ("\\boxed{a}{b}", "a"), ("\\boxed{a}}", "a"), ("\\fbox{1} \\boxed{2}", "2"),
+     ("\\boxed{1} \\fbox{2}", "2")],
+)
+def test_extract_boxed_edges(text, expected):
+    assert extract_boxed(text) == expected
+
+
+def test_format_reward_edges():
+    assert format_reward([
+        "<think>a\\boxed{</think> }",  # the box must come after </think>
+        "<think>a</think>}\\boxed{",  # a closing brace before the box does not close it
+        "<think>a}</think> 42",  # no box
+        "x</think>\\boxed{1}",  # no <think> at the start
+        "<think></think>\\boxed{}",  # empty thinking and answer: still the pattern
+    ]) == [0.0, 0.0, 0.0, 0.0, 1.0]
 
 
 def test_answers_over_the_length_cap_are_compared_as_strings_only():

@@ -89,12 +89,26 @@ def test_uec_components_are_visible_in_the_metrics(toy_policy_path, tmp_path):
     assert sum(row["uec/update_exploration_samples"] for row in rows) > 0  # kept exploration samples are trained on
     for row in rows:  # the batch buffer: an update only with at least B0 = 32 samples, in whole batches
         assert (row["uec/update_samples"] > 0) == bool(row["uec/updated"])
-        assert row["uec/update_samples"] % 32 == 0
         assert row["uec/optimizer_steps"] == 4 * (row["uec/update_samples"] + row["uec/replay_samples"]) // 32
-    assert any(not row["uec/updated"] for row in rows) or all(row["uec/batch_buffer_size"] < 32 for row in rows)
-    replayed = [row["step"] for row in rows if row["uec/replayed"]]
-    assert all(step % 3 == 0 for step in replayed)
-    assert all(row["uec/replay_buffer_size"] <= 64 for row in rows)  # capacity 2 x B0
+    assert [row["step"] for row in rows] == [1, 2, 3, 4, 5, 6]
+    batch_capacity, replay_capacity = trainer.batch_buffer.capacity, trainer.replay_buffer.capacity
+    assert replay_capacity == 64  # 2 x B0
+    held_before = replay_before = 0
+    for row in rows:  # the buffers' bookkeeping, step by step
+        kept = (row["uec/regular_kept"] + row["uec/exploration_kept_positive"]
+                + row["uec/exploration_kept_negative"] - row["uec/overlong_dropped"])
+        held = min(held_before + kept, batch_capacity)  # the oldest samples go on overflow
+        assert row["uec/update_samples"] == held // 32 * 32, row  # whole batches, all of them
+        assert row["uec/batch_buffer_size"] == held - row["uec/update_samples"] < 32, row
+        # every 3rd step, a draw from the replay buffer after this step's update samples entered it (the authors'
+        # order): all of it when full, else as many whole batches as it holds
+        size = row["uec/replay_buffer_size"]
+        assert replay_before <= size <= replay_capacity
+        due = row["step"] % 3 == 0
+        drawn = (size if size == replay_capacity else size // 32 * 32) if due else 0
+        assert (row["uec/replay_samples"], row["uec/replayed"]) == (drawn, float(drawn > 0)), row
+        held_before, replay_before = row["uec/batch_buffer_size"], size
+    assert any(row["uec/replayed"] for row in rows)  # not vacuous: the seeded run replays at a due step
 
 
 @pytest.mark.parametrize(

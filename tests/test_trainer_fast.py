@@ -714,8 +714,16 @@ def test_replayed_old_logprobs_are_stored_or_taken_after_this_steps_update(tmp_p
     # step 1 trains on its 11 kept samples (6 mini-batches of 2) at a large learning rate, then replays the 8 that
     # entered: stored old log-probs are those of the initial weights; fresh ones those after the update
     script = Script({1: {"A": "+---", "B": "----"}}, exploration={1: {"B": "+" * 7 + "-" * 9}})
-    trainer = make_trainer(tmp_path, "uec_rl", script, per_device_train_batch_size=8, batch_buffer=False,
-                           replay_frequency=1, learning_rate=0.05, replay_fresh_logprobs=fresh)
+    trainer = make_trainer(
+        tmp_path,
+        "uec_rl",
+        script,
+        per_device_train_batch_size=8,
+        batch_buffer=False,
+        replay_frequency=1,
+        learning_rate=0.05,
+        replay_fresh_logprobs=fresh,
+    )
     (record,) = run(trainer)
     first_update = record.mini_batches[0]
     first_replay = next(batch for batch in record.mini_batches if batch.phase == "replay")
@@ -752,8 +760,13 @@ def test_kl_term_is_clamped_per_token_at_kl_clamp(base_run):
 def probe_prompts(count: int = 3):
     from datasets import Dataset
 
-    return Dataset.from_dict({"prompt": list("PQRSTUVW"[:count]), "answer": ["1"] * count,
-                              "id": [f"probe-{i}" for i in range(count)]})
+    return Dataset.from_dict(
+        {
+            "prompt": list("PQRSTUVW"[:count]),
+            "answer": ["1"] * count,
+            "id": [f"probe-{i}" for i in range(count)],
+        }
+    )
 
 
 def test_every_method_probes_the_same_initial_policy_with_the_same_draws(tmp_path):
@@ -761,8 +774,15 @@ def test_every_method_probes_the_same_initial_policy_with_the_same_draws(tmp_pat
 
     rows = {}
     for method in ("grpo", "uec_rl"):
-        trainer = make_trainer(tmp_path / method, method, base_script(steps=3), probe_dataset=probe_prompts(),
-                               probe_every=2, probe_samples=2, **BASE_SETTINGS)
+        trainer = make_trainer(
+            tmp_path / method,
+            method,
+            base_script(steps=3),
+            probe_dataset=probe_prompts(),
+            probe_every=2,
+            probe_samples=2,
+            **BASE_SETTINGS,
+        )
         records = run(trainer)
         folder = tmp_path / method / "run"
         metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
@@ -797,6 +817,8 @@ def test_a_probe_leaves_the_training_random_state_untouched(tmp_path):
 def test_adamw_decays_the_adapter_weights_by_the_authors_0_01(tmp_path):
     trainer = make_trainer(tmp_path, "uec_rl", base_script())
     trainer.create_optimizer()
-    decayed = {id(p) for g in trainer.optimizer.param_groups if g["weight_decay"] == 0.01 for p in g["params"]}
+    decayed = {
+        id(p) for g in trainer.optimizer.param_groups if g["weight_decay"] == 0.01 for p in g["params"]
+    }
     lora = [p for name, p in trainer.model.named_parameters() if "lora_" in name and p.requires_grad]
     assert lora and all(id(p) in decayed for p in lora)

@@ -1,15 +1,22 @@
 """The replication's figures, one function per figure, from :func:`uec_repro.results.load_runs` frames.
 
 Each ``fig_<name>(runs, out_dir)`` writes ``<out_dir>/<name>.png``, ``.pdf`` and ``.csv`` (the exact data
-drawn, one row per drawn value with its ``source``, ``label``, mean, 95% interval and number of seeds) and
-returns the ``.png`` path as a :class:`FigureFile`, which a notebook shows as the image. Conventions shared
-by every figure:
+drawn, one row per drawn value with its ``source``, ``label``, value or mean, interval, ``interval`` type and
+number of seeds) and returns the ``.png`` path as a :class:`FigureFile`, which a notebook shows as the image.
+Conventions shared by every figure:
 
 * methods in :data:`METHOD_ORDER` with the colours of :data:`METHOD_COLORS` (UEC-RL and its variants in
-  reds and thicker lines, the baselines in cool colours, the untrained ``base`` grey);
-* our values are means over seeds with a 95% Student-t interval (bands or error bars), labelled
-  ``ours (<policy>, <task>)``; sweep variants appear only in the sensitivity figure;
-* the paper's values (``data/paper_results.csv``) are drawn hatched / dashed and labelled
+  reds and thicker lines, the baselines in cool colours, the untrained ``base`` grey); at most
+  :data:`MAX_LINES` methods per panel: with more, small multiples, each panel GRPO plus a group ("baselines",
+  "UEC-RL and ablations");
+* our values are means over seeds with a 95% Student-t interval clipped to the quantity's range (bands or
+  error bars; no entropy band below 0, no accuracy band outside [0, 1]), labelled ``ours (<policy>,
+  <task>)``; sweep variants appear only in the sensitivity figure;
+* methods are compared by their paired difference to GRPO (:func:`uec_repro.results.paired_differences`:
+  same seeds, same prompts, bootstrap interval), drawn as a point with its interval beside a zero line;
+* the policy's entropy is the probe's (``probe/...``: fixed prompts and sampling seeds, the same for every
+  method); the entropy of the samples each method trains on is shown only in panels titled "update batch";
+* the paper's values (``data/paper_results.csv``) are drawn hatched / dashed / hollow and labelled
   ``paper (<model>)``, never in the same series as ours; approximate ones (confidence "low") carry "~";
 * a panel without data says "no data" and every figure is still written, so the set of files is fixed.
 
@@ -23,20 +30,25 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from dataclasses import fields
 from itertools import cycle
 from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .config import METHODS, UECConfig
 from .results import (
     METHOD_ORDER,
+    PAIRED_COLUMNS,
     Runs,
     confidence_interval,
     method_rank,
+    metric_bounds,
+    paired_differences,
     paper_reference,
     per_step_seconds,
     summary_table,
@@ -48,7 +60,9 @@ __all__ = [
     "FigureFile",
     "METHOD_COLORS",
     "METHOD_ORDER",
+    "MAX_LINES",
     "fig_ablation_bars",
+    "fig_baseline_differences",
     "fig_entropy_dynamics",
     "fig_geometry3k_bars",
     "fig_grpo_failure_modes",
@@ -79,8 +93,10 @@ def _is_uec(method: str) -> bool:
 
 def _method_colors() -> dict[str, str]:
     baselines, uec = cycle(_BASELINE_PALETTE), cycle(_UEC_PALETTE)
-    return {m: "#7f7f7f" if m == BASE_METHOD else next(uec) if _is_uec(m) else next(baselines)
-            for m in METHOD_ORDER}
+    return {
+        m: "#7f7f7f" if m == BASE_METHOD else next(uec) if _is_uec(m) else next(baselines)
+        for m in METHOD_ORDER
+    }
 
 
 #: One colour per method, fixed by registry order: base grey, baselines cool, UEC-RL variants red/orange.
@@ -88,9 +104,52 @@ METHOD_COLORS: dict[str, str] = _method_colors()
 
 PAPER_HATCH = "///"
 DPI = 110
-LINE_COLUMNS = ["source", "label", "panel", "metric", "method", "step", "mean", "low", "high", "seeds"]
-BAR_COLUMNS = ["source", "label", "method", "metric", "value", "low", "high", "seeds", "approximate"]
-TABLE_COLUMNS = ["source", "label", "method", "dataset", "metric", "value", "low", "high", "seeds"]
+TITLE_WIDTH = 60  # characters per line of a panel title
+LINE_COLUMNS = [
+    "source",
+    "label",
+    "panel",
+    "metric",
+    "method",
+    "step",
+    "mean",
+    "low",
+    "high",
+    "interval",
+    "seeds",
+]
+BAR_COLUMNS = [
+    "source",
+    "label",
+    "panel",
+    "method",
+    "metric",
+    "value",
+    "low",
+    "high",
+    "interval",
+    "seeds",
+    "prompts",
+    "approximate",
+]
+TABLE_COLUMNS = [
+    "source",
+    "label",
+    "method",
+    "dataset",
+    "metric",
+    "value",
+    "low",
+    "high",
+    "interval",
+    "seeds",
+]
+#: Most methods drawn in one panel; more are split into small multiples.
+MAX_LINES = 6
+REFERENCE = "grpo"  # every difference is to GRPO
+UPDATE_BATCH = "update batch (samples each method trains on)"
+#: The paired differences drawn: metric (``pass@k`` = the largest k), its unit and scale from fractions.
+DIFFERENCES = (("pass@1", "pp", 100.0), ("pass@k", "pp", 100.0), ("probe_entropy", "nats", 1.0))
 
 #: The paper's method names (csv column ``method``) as registry methods.
 PAPER_METHODS = {
@@ -117,64 +176,87 @@ STEP_PARTS = ("standard rollouts", "exploration", "update", "replay", "other")
 _PART_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#bbbbbb")
 _CATEGORY_COLORS = ("#000000", "#d62728", "#fdae6b", "#1f77b4", "#2ca02c")
 _UEC_DEFAULTS = {f.name: f.default for f in fields(UECConfig)}
+PERCENT = (0.0, 100.0)  # the range of a pass@k in %
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Figures
 # ---------------------------------------------------------------------------------------------------------
 def fig_grpo_failure_modes(runs: Runs, out_dir: str | Path) -> FigureFile:
-    """UEC-RL Fig. 1 view: GRPO's policy entropy (the authors' measure, mean -log p of the sampled tokens)
-    and validation accuracy vs training step, UEC-RL overlaid when present. The paper's curves were not
-    recovered."""
+    """UEC-RL Fig. 1 view: GRPO's policy entropy on the probe set (full distribution, and the authors'
+    measure, mean -log p of the sampled tokens) and validation accuracy vs training step, UEC-RL overlaid
+    when present. The paper's curves were not recovered."""
     methods = [m for m in ("grpo", "uec_rl") if m in _trained(runs)]
-    fig, axes = _figure(2)
-    records: list[pd.DataFrame] = []
-    _line_panel(axes[0], runs, methods, "entropy/sampled_nll", "(a) policy entropy: collapse?", records)
-    _line_panel(axes[1], runs, methods, "validation/accuracy", "(b) validation accuracy: stable?", records)
-    fig.suptitle(f"GRPO's failure modes -- {_ours_label(runs)}; paper's curves not recovered", fontsize=10)
-    return _save(fig, _frame(records, LINE_COLUMNS), out_dir, "grpo_failure_modes")
+    panels = [
+        ("probe/entropy", "(a) policy entropy (probe): collapse?"),
+        ("probe/sampled_nll", "(b) -log p of sampled tokens (probe; authors' measure)"),
+        ("validation/accuracy", "(c) validation accuracy: stable?"),
+    ]
+    return _line_figure(
+        runs,
+        methods,
+        panels,
+        out_dir,
+        "grpo_failure_modes",
+        f"GRPO's failure modes -- {_ours_label(runs)}; paper's curves not recovered",
+    )
 
 
 def fig_entropy_dynamics(runs: Runs, out_dir: str | Path) -> FigureFile:
-    """Entropy vs step for every trained method, both measures (TRL's full-distribution ``entropy`` and the
-    authors' ``entropy/sampled_nll``), and the mean response length vs step."""
-    methods = _trained(runs)
-    fig, axes = _figure(3)
-    records: list[pd.DataFrame] = []
-    _line_panel(axes[0], runs, methods, "entropy", "(a) token entropy, full distribution (TRL)", records)
-    _line_panel(axes[1], runs, methods, "entropy/sampled_nll", "(b) mean -log p of sampled tokens (authors)",
-                records)
-    _line_panel(axes[2], runs, methods, "completions/mean_length", "(c) mean response length (tokens)",
-                records)
-    fig.suptitle(f"Entropy and response length during training -- {_ours_label(runs)}", fontsize=10)
-    return _save(fig, _frame(records, LINE_COLUMNS), out_dir, "entropy_dynamics")
+    """Entropy vs step for every trained method: the policy's, measured by the probe (full-distribution token
+    entropy and mean -log p of the sampled tokens, the authors' measure), the same two measures on the update
+    batch (the samples each method chose to train on: not a property of the policy), and the mean response
+    length of the training rollouts."""
+    panels = [
+        ("probe/entropy", "(a) policy entropy (probe), full distribution"),
+        ("probe/sampled_nll", "(b) -log p of sampled tokens (probe)"),
+        ("entropy/update_batch", f"(c) {UPDATE_BATCH}: token entropy"),
+        ("entropy/update_batch_sampled_nll", f"(d) {UPDATE_BATCH}: -log p of sampled tokens"),
+        ("completions/mean_length", "(e) mean length of the training rollouts (tokens)"),
+    ]
+    return _line_figure(
+        runs,
+        _trained(runs),
+        panels,
+        out_dir,
+        "entropy_dynamics",
+        f"Entropy and response length during training -- {_ours_label(runs)}",
+    )
 
 
 def fig_reward_and_validation(runs: Runs, out_dir: str | Path) -> FigureFile:
     """EFRame Fig. 5 view: mean training reward and validation accuracy vs step for every trained method."""
-    methods = _trained(runs)
-    fig, axes = _figure(2)
-    records: list[pd.DataFrame] = []
-    _line_panel(axes[0], runs, methods, "reward", "(a) training reward (mean over rollouts)", records)
-    _line_panel(axes[1], runs, methods, "validation/accuracy", "(b) validation accuracy", records)
-    fig.suptitle(f"Training reward vs held-out accuracy -- {_ours_label(runs)}", fontsize=10)
-    return _save(fig, _frame(records, LINE_COLUMNS), out_dir, "reward_and_validation")
+    panels = [
+        ("reward", "(a) training reward (mean over rollouts)"),
+        ("validation/accuracy", "(b) validation accuracy"),
+    ]
+    return _line_figure(
+        runs,
+        _trained(runs),
+        panels,
+        out_dir,
+        "reward_and_validation",
+        f"Training reward vs held-out accuracy -- {_ours_label(runs)}",
+    )
 
 
 def fig_passk_curves(runs: Runs, out_dir: str | Path) -> FigureFile:
     """Pass@k vs k (log2 axis) of the final evaluation for every method, the untrained base included."""
     passk = _unswept(runs.passk)
-    fig, (ax,) = _figure(1, panel_size=(5.5, 3.8))
+    groups = _method_groups(_ordered_methods(passk["method"]))
+    fig, axes = _figure(len(groups), panel_size=(5.5, 3.8))
     records = []
-    for method in _ordered_methods(passk["method"]):
-        curve = _mean_by(passk[passk["method"] == method], "k", "pass_at_k")
-        _draw_curve(ax, curve, "k", method)
-        records.append(curve.assign(source="ours", label=_ours_label(runs), method=method))
-    if records:
-        ax.set_xscale("log", base=2)
-    _finish(ax, "pass@k of the final evaluation", "k (samples per problem)", "pass@k", bool(records))
+    for ax, (group, methods) in zip(axes, groups, strict=True):
+        title = _join("pass@k of the final evaluation", group)
+        for method in methods:
+            curve = _mean_by(passk[passk["method"] == method], "k", "pass_at_k")
+            _draw_curve(ax, curve, "k", method)
+            records.append(curve.assign(source="ours", label=_ours_label(runs), panel=title, method=method))
+        if methods:
+            ax.set_xscale("log", base=2)
+        _finish(ax, title, "k (samples per problem)", "pass@k", bool(methods))
     fig.suptitle(f"Pass@k -- {_ours_label(runs)}; paper's curves not recovered", fontsize=10)
-    columns = ["source", "label", "method", "k", "mean", "low", "high", "seeds"]
+    columns = ["source", "label", "panel", "method", "k", "mean", "low", "high", "interval", "seeds"]
     return _save(fig, _frame(records, columns), out_dir, "passk_curves")
 
 
@@ -184,23 +266,46 @@ def fig_geometry3k_bars(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame 
     and, for the paper, also the value its abstract states."""
     paper = paper_reference() if paper is None else paper
     geometry3k = paper["dataset"] == "Geometry3K test"
-    paper_bars = _paper_bars(paper[geometry3k & paper["table_or_figure"].str.startswith("Geometry3K table")
-                                   & (paper["metric"] == "accuracy (Pass@1)")], GEOMETRY3K_METHODS)
+    paper_bars = _paper_bars(
+        paper[
+            geometry3k
+            & paper["table_or_figure"].str.startswith("Geometry3K table")
+            & (paper["metric"] == "accuracy (Pass@1)")
+        ],
+        GEOMETRY3K_METHODS,
+    )
     ours = _our_pass1_bars(runs, GEOMETRY3K_METHODS)
     fig, (ax,) = _figure(1, panel_size=(6.5, 4.0))
     _grouped_bars(ax, GEOMETRY3K_METHODS, paper_bars, ours)
-    improvements = [_bar_row(bars["source"].iloc[0], bars["label"].iloc[0], "uec_rl",
-                             "relative improvement (%)", _relative_improvement(bars))
-                    for bars in (paper_bars, ours) if not bars.empty]
-    improvements += [_bar_row("paper", _paper_label(row.model), "uec_rl", "relative improvement, stated (%)",
-                              row.value)
-                     for row in paper[geometry3k & paper["metric"].str.startswith("relative improvement")]
-                     .itertuples()]
+    improvements = [
+        _bar_row(
+            bars["source"].iloc[0],
+            bars["label"].iloc[0],
+            "uec_rl",
+            "relative improvement (%)",
+            _relative_improvement(bars),
+        )
+        for bars in (paper_bars, ours)
+        if not bars.empty
+    ]
+    improvements += [
+        _bar_row("paper", _paper_label(row.model), "uec_rl", "relative improvement, stated (%)", row.value)
+        for row in paper[geometry3k & paper["metric"].str.startswith("relative improvement")].itertuples()
+    ]
     if improvements:
-        lines = [f"{r['label']}{', stated' if 'stated' in r['metric'] else ''}: {_percent_text(r['value'])}"
-                 for r in improvements]
-        ax.text(0.02, 0.98, "(U-B)/(G-B) - 1\n" + "\n".join(lines), transform=ax.transAxes, va="top",
-                fontsize=7, bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+        lines = [
+            f"{r['label']}{', stated' if 'stated' in r['metric'] else ''}: {_percent_text(r['value'])}"
+            for r in improvements
+        ]
+        ax.text(
+            0.02,
+            0.98,
+            "(U-B)/(G-B) - 1\n" + "\n".join(lines),
+            transform=ax.transAxes,
+            va="top",
+            fontsize=7,
+            bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"},
+        )
     fig.suptitle("Geometry3K view: base, GRPO and UEC-RL pass@1", fontsize=10)
     data = _frame([paper_bars, ours, pd.DataFrame(improvements)], BAR_COLUMNS)
     return _save(fig, data, out_dir, "geometry3k_bars")
@@ -211,17 +316,26 @@ def fig_math_table(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | Non
     for GRPO, DAPO and UEC-RL, and our pass@1 and pass@k (%, mean [95% CI] over seeds) for every method we
     ran. The CSV holds both, told apart by ``source`` ("paper" / "ours")."""
     paper = paper_reference() if paper is None else paper
-    rows = paper[(paper["model"] == "Qwen2.5-Math-7B")
-                 & (paper["table_or_figure"] == "text main table (number unknown)")
-                 & paper["metric"].str.contains("(Pass@1)", regex=False)]
-    paper_table = pd.DataFrame({
-        "source": "paper", "label": rows["model"].map(_paper_label),
-        "method": rows["method"].map(PAPER_METHODS), "dataset": rows["dataset"].map(_short_dataset),
-        "metric": "pass@1 (%)", "value": rows["value"],
-    })
+    rows = paper[
+        (paper["model"] == "Qwen2.5-Math-7B")
+        & (paper["table_or_figure"] == "text main table (number unknown)")
+        & paper["metric"].str.contains("(Pass@1)", regex=False)
+    ]
+    paper_table = pd.DataFrame(
+        {
+            "source": "paper",
+            "label": rows["model"].map(_paper_label),
+            "method": rows["method"].map(PAPER_METHODS),
+            "dataset": rows["dataset"].map(_short_dataset),
+            "metric": "pass@1 (%)",
+            "value": rows["value"],
+        }
+    )
     ours = _our_passk_table(runs)
-    fig = Figure(figsize=(9, 2.4 + 0.3 * (paper_table["method"].nunique() + ours["method"].nunique())),
-                 layout="constrained")
+    fig = Figure(
+        figsize=(9, 2.4 + 0.3 * (paper_table["method"].nunique() + ours["method"].nunique())),
+        layout="constrained",
+    )
     top, bottom = fig.subplots(2, 1)
     if paper_table.empty:
         _finish(top, "paper: no rows", None, None, False)
@@ -232,28 +346,71 @@ def fig_math_table(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | Non
         _finish(bottom, f"{_ours_label(runs)}: no evaluations", None, None, False)
     else:
         text = [_interval_text(*values) for values in ours[["value", "low", "high"]].itertuples(index=False)]
-        table = ours.assign(text=text).pivot_table(index="method", columns="metric", values="text",
-                                                   aggfunc="first", sort=False)
+        table = ours.assign(text=text).pivot_table(
+            index="method", columns="metric", values="text", aggfunc="first", sort=False
+        )
         table["seeds"] = ours.groupby("method", sort=False)["seeds"].max().astype(int).astype(str)
         _draw_table(bottom, table, f"{_ours_label(runs)}: mean [95% CI] over seeds (%)")
     return _save(fig, _frame([paper_table, ours], TABLE_COLUMNS), out_dir, "math_table")
 
 
-def fig_ablation_bars(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None = None) -> FigureFile:
-    """Full UEC-RL, its three ablations and GRPO: the paper's Geometry3K accuracies (hatched; "~" marks the
-    approximate, low-confidence ablation values; GRPO from the Geometry3K table) beside our pass@1 (solid,
-    95% CI)."""
+def fig_ablation_bars(
+    runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None = None, paired: pd.DataFrame | None = None
+) -> FigureFile:
+    """Full UEC-RL, its three ablations and GRPO: (a) the paper's Geometry3K accuracies (hatched; "~" marks
+    the approximate, low-confidence ablation values; GRPO from the Geometry3K table) beside our pass@1 (solid,
+    95% CI); (b-d) each one's paired difference to GRPO in pass@1, pass@k (largest k) and final probe
+    entropy, with the paper's pass@1 differences (hollow diamonds). ``paired``: a
+    :func:`~uec_repro.results.paired_differences` table (default: computed)."""
     paper = paper_reference() if paper is None else paper
     ablation = paper["table_or_figure"].str.startswith("ablation")
-    grpo = ((paper["dataset"] == "Geometry3K test")
-            & paper["table_or_figure"].str.startswith("Geometry3K table")
-            & (paper["metric"] == "accuracy (Pass@1)") & (paper["method"] == "GRPO"))
+    grpo = (
+        (paper["dataset"] == "Geometry3K test")
+        & paper["table_or_figure"].str.startswith("Geometry3K table")
+        & (paper["metric"] == "accuracy (Pass@1)")
+        & (paper["method"] == "GRPO")
+    )
     paper_bars = _paper_bars(paper[ablation | grpo], ABLATION_METHODS)
     ours = _our_pass1_bars(runs, ABLATION_METHODS)
-    fig, (ax,) = _figure(1, panel_size=(8.0, 4.0))
-    _grouped_bars(ax, ABLATION_METHODS, paper_bars, ours)
+    fig, axes = _figure(1 + len(DIFFERENCES), max_columns=2, panel_size=(6.0, 3.8))
+    _grouped_bars(axes[0], ABLATION_METHODS, paper_bars, ours)
+    axes[0].set_title("(a) pass@1 (%)", fontsize=9)
+    paper_bars, ours = paper_bars.assign(panel="(a) pass@1 (%)"), ours.assign(panel="(a) pass@1 (%)")
+    compared = [m for m in ABLATION_METHODS if m != REFERENCE]
+    differences = _difference_rows(runs, _paired(runs) if paired is None else paired, compared)
+    paper_differences = _paper_differences(paper_bars)
+    records = [paper_bars, ours]
+    for ax, (metric, rows), letter in zip(axes[1:], differences, "bcd", strict=True):
+        shown = paper_differences if metric.startswith("pass@1 ") else paper_differences.iloc[:0]
+        title = f"({letter}) {metric}"
+        _difference_panel(ax, compared, rows, shown, title)
+        records += [rows.assign(panel=title), shown.assign(panel=title)]
     fig.suptitle("Ablation: UEC-RL without each component (paper: Geometry3K)", fontsize=10)
-    return _save(fig, _frame([paper_bars, ours], BAR_COLUMNS), out_dir, "ablation_bars")
+    return _save(fig, _frame(records, BAR_COLUMNS), out_dir, "ablation_bars")
+
+
+def fig_baseline_differences(
+    runs: Runs, out_dir: str | Path, *, paired: pd.DataFrame | None = None
+) -> FigureFile:
+    """Every method against GRPO, the untrained base included: paired difference in pass@1, pass@k (largest
+    k) and final probe entropy, point and 95% paired bootstrap interval over seeds and prompts, zero line.
+    One row of panels per group of methods. ``paired``: a :func:`~uec_repro.results.paired_differences`
+    table (default: computed). The paper reports no such differences with intervals."""
+    paired = _paired(runs) if paired is None else paired
+    methods = [m for m in _ordered_methods(_unswept(runs.runs)["method"]) if m != REFERENCE]
+    groups = _method_groups(methods, anchor=None)
+    differences = _difference_rows(runs, paired, methods)
+    fig, axes = _figure(len(groups) * len(differences), max_columns=len(differences), panel_size=(4.4, 3.4))
+    records = []
+    panels = iter(axes)
+    for group, members in groups:
+        for metric, rows in differences:
+            title = _join(metric, group)
+            shown = rows[rows["method"].isin(members)]
+            _difference_panel(next(panels), members, shown, rows.iloc[:0], title)
+            records.append(shown.assign(panel=title))
+    fig.suptitle(f"Difference to GRPO, paired over seeds and prompts -- {_ours_label(runs)}", fontsize=10)
+    return _save(fig, _frame(records, BAR_COLUMNS), out_dir, "baseline_differences")
 
 
 def fig_sensitivity(runs: Runs, out_dir: str | Path) -> FigureFile:
@@ -278,21 +435,40 @@ def fig_sensitivity(runs: Runs, out_dir: str | Path) -> FigureFile:
                 points = points.sort_values("value", kind="stable")
             _draw_curve(ax, points, "value", method, errorbars=True)
             marked = points[points["default"]]
-            ax.plot(marked["value"], marked["mean"], "*", markersize=14, color=_color(method),
-                    label=f"{method} (unswept, default {param})")
-            records.append(points.assign(source="ours", label=_ours_label(runs), sweep_param=param,
-                                         method=method))
+            ax.plot(
+                marked["value"],
+                marked["mean"],
+                "*",
+                markersize=14,
+                color=_color(method),
+                label=f"{method} (unswept, default {param})",
+            )
+            records.append(
+                points.assign(source="ours", label=_ours_label(runs), sweep_param=param, method=method)
+            )
         _finish(ax, param, f"{param} (swept value)", "final pass@1", True)
     if not params:
         _finish(axes[0], "no sweep variants", "swept value", "final pass@1", False)
     fig.suptitle(f"Sensitivity -- {_ours_label(runs)}; paper: no numbers recovered", fontsize=10)
-    columns = ["source", "label", "sweep_param", "method", "value", "default", "mean", "low", "high", "seeds"]
+    columns = [
+        "source",
+        "label",
+        "sweep_param",
+        "method",
+        "value",
+        "default",
+        "mean",
+        "low",
+        "high",
+        "interval",
+        "seeds",
+    ]
     return _save(fig, _frame(records, columns), out_dir, "sensitivity")
 
 
 def fig_step_cost(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None = None) -> FigureFile:
-    """(a) Wall time per training step of each method relative to GRPO's mean over seeds (validation excluded;
-    95% CI over the method's seeds), with the paper's UEC-RL 0.79x as a dashed line labelled as the paper's;
+    """(a) Wall time per training step of each method relative to GRPO's mean over seeds (in-training
+    validation and entropy probe excluded; 95% CI over the method's seeds, clipped at 0), with the paper's UEC-RL 0.79x as a dashed line labelled as the paper's;
     (b) where a step's time goes, stacked, mean over seeds: standard rollouts, exploration, update, replay,
     other.
 
@@ -301,31 +477,63 @@ def fig_step_cost(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None
     up to the step time."""
     paper = paper_reference() if paper is None else paper
     steps = _unswept(runs.steps)
-    timed = _step_parts(steps).assign(total=per_step_seconds(steps), method=steps["method"],
-                                      seed=steps["seed"])
-    per_run = timed.groupby(["method", "seed"], sort=False).mean().dropna(subset=["total"]).reset_index()
+    timed = (
+        _step_parts(steps)
+        .assign(total=per_step_seconds(steps), method=steps["method"], seed=steps["seed"])
+        .dropna(subset=["total"])
+    )  # the step-0 probe: no step
+    per_run = timed.groupby(["method", "seed"], sort=False).mean().reset_index()
     methods = _ordered_methods(per_run["method"])
     grpo_seconds = per_run.loc[per_run["method"] == "grpo", "total"].mean()
     label = _ours_label(runs)
-    relative = pd.DataFrame([
-        _bar_row("ours", label, m, "time per step / GRPO",
-                 *confidence_interval(per_run.loc[per_run["method"] == m, "total"] / grpo_seconds),
-                 seeds=int((per_run["method"] == m).sum()))
-        for m in methods
-    ], columns=BAR_COLUMNS).dropna(subset=["value"])
+    relative = pd.DataFrame(
+        [
+            _bar_row(
+                "ours",
+                label,
+                m,
+                "time per step / GRPO",
+                *confidence_interval(
+                    per_run.loc[per_run["method"] == m, "total"] / grpo_seconds,
+                    bounds=metric_bounds("step_seconds"),
+                ),
+                seeds=int((per_run["method"] == m).sum()),
+                interval=_interval_name(metric_bounds("step_seconds")),
+            )
+            for m in methods
+        ],
+        columns=BAR_COLUMNS,
+    ).dropna(subset=["value"])
     reference = paper[paper["metric"] == "training time per step relative to GRPO (x)"]
-    reference = pd.DataFrame([
-        _bar_row("paper", _paper_label(row.model), PAPER_METHODS.get(row.method, row.method),
-                 "time per step / GRPO", row.value)
-        for row in reference.itertuples()
-    ], columns=BAR_COLUMNS)
+    reference = pd.DataFrame(
+        [
+            _bar_row(
+                "paper",
+                _paper_label(row.model),
+                PAPER_METHODS.get(row.method, row.method),
+                "time per step / GRPO",
+                row.value,
+            )
+            for row in reference.itertuples()
+        ],
+        columns=BAR_COLUMNS,
+    )
     fig, (left, right) = _figure(2, panel_size=(5.2, 3.8))
     for position, row in enumerate(relative.itertuples()):
-        left.bar(position, row.value, color=_color(row.method),
-                 yerr=[[row.value - row.low], [row.high - row.value]], capsize=3)
+        left.bar(
+            position,
+            row.value,
+            color=_color(row.method),
+            yerr=[[row.value - row.low], [row.high - row.value]],
+            capsize=3,
+        )
     for row in reference.itertuples():
-        left.axhline(row.value, color=_color(row.method), linestyle="--", label=f"{row.label}: {row.method} "
-                     f"{row.value:g}x GRPO")
+        left.axhline(
+            row.value,
+            color=_color(row.method),
+            linestyle="--",
+            label=f"{row.label}: {row.method} {row.value:g}x GRPO",
+        )
     left.set_xticks(range(len(relative)), list(relative["method"]), rotation=30, ha="right", fontsize=7)
     _finish(left, f"(a) time per step / GRPO -- {label}", None, "relative time per step", not relative.empty)
     parts = per_run.groupby("method", sort=False)[list(STEP_PARTS)].mean().reindex(methods)
@@ -335,14 +543,14 @@ def fig_step_cost(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None
         bottom += parts[part]
     right.set_xticks(range(len(parts)), list(parts.index), rotation=30, ha="right", fontsize=7)
     _finish(right, "(b) seconds per step by phase (mean over seeds)", None, "seconds", not parts.empty)
-    fig.suptitle("Cost per training step (in-training validation excluded)", fontsize=10)
+    fig.suptitle("Cost per training step (in-training validation and entropy probe excluded)", fontsize=10)
     shares = parts.reset_index().melt(id_vars="method", var_name="metric", value_name="value")
     shares = shares.assign(source="ours", label=label, metric="seconds per step: " + shares["metric"])
     return _save(fig, _frame([relative, reference, shares], BAR_COLUMNS), out_dir, "step_cost")
 
 
 def fig_sample_categories(runs: Runs, out_dir: str | Path) -> FigureFile:
-    """For each UEC-RL variant, per training step (mean over seeds, 95% band): hard prompts found, exploration
+    """For each UEC-RL variant, per training step (mean over seeds, 95% band clipped at 0): hard prompts found, exploration
     samples kept with positive / non-positive advantage, regular samples kept, replayed samples."""
     methods = [m for m in _trained(runs) if _is_uec(m)]
     fig, axes = _figure(max(len(methods), 1))
@@ -356,11 +564,12 @@ def fig_sample_categories(runs: Runs, out_dir: str | Path) -> FigureFile:
             if curve.empty:
                 continue
             ax.plot(curve["step"], curve["mean"], color=color, marker=".", markersize=4, label=name)
-            # counts cannot be negative: the band is drawn from 0 (the CSV keeps the interval as computed)
-            ax.fill_between(curve["step"], curve["low"].clip(lower=0), curve["high"], color=color, alpha=0.15,
-                            linewidth=0)
-            records.append(curve.assign(source="ours", label=_ours_label(runs), panel=method, metric=column,
-                                        method=method))
+            ax.fill_between(curve["step"], curve["low"], curve["high"], color=color, alpha=0.15, linewidth=0)
+            records.append(
+                curve.assign(
+                    source="ours", label=_ours_label(runs), panel=method, metric=column, method=method
+                )
+            )
             drawn = True
         _finish(ax, method, "training step", "prompts (hard) or samples per step", drawn)
     if not methods:
@@ -370,9 +579,11 @@ def fig_sample_categories(runs: Runs, out_dir: str | Path) -> FigureFile:
 
 
 def make_all(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None = None) -> list[Path]:
-    """Every figure (png, pdf, csv) and the summary table (``summary.csv``, ``summary.md``) into ``out_dir``;
-    returns the paths written (the same set whatever data there is)."""
+    """Every figure (png, pdf, csv), the summary table (``summary.csv``, ``summary.md``) and the paired
+    differences to GRPO (``paired.csv``, ``paired.md``) into ``out_dir``; returns the paths written (the same
+    set whatever data there is)."""
     paper = paper_reference() if paper is None else paper
+    paired = _paired(runs)
     drawn = [
         fig_grpo_failure_modes(runs, out_dir),
         fig_entropy_dynamics(runs, out_dir),
@@ -380,13 +591,14 @@ def make_all(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None = No
         fig_passk_curves(runs, out_dir),
         fig_geometry3k_bars(runs, out_dir, paper=paper),
         fig_math_table(runs, out_dir, paper=paper),
-        fig_ablation_bars(runs, out_dir, paper=paper),
+        fig_ablation_bars(runs, out_dir, paper=paper, paired=paired),
+        fig_baseline_differences(runs, out_dir, paired=paired),
         fig_sensitivity(runs, out_dir),
         fig_step_cost(runs, out_dir, paper=paper),
         fig_sample_categories(runs, out_dir),
     ]
     figures = [Path(png).with_suffix(suffix) for png in drawn for suffix in (".png", ".pdf", ".csv")]
-    return figures + write_summary(summary_table(runs), out_dir)
+    return figures + write_summary(summary_table(runs), out_dir, paired=paired)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -407,25 +619,106 @@ def _trained(runs: Runs) -> list[str]:
 
 
 def _mean_by(rows: pd.DataFrame, by: str, column: str) -> pd.DataFrame:
-    """Mean and 95% interval of ``column`` over the rows (seeds) sharing each value of ``by``."""
+    """Mean and 95% interval (Student-t, clipped to the metric's range) of ``column`` over the rows (seeds)
+    sharing each value of ``by``."""
     values = rows[[by, column]].dropna()
-    stats = [(key, *confidence_interval(group[column]), len(group)) for key, group in values.groupby(by)]
-    return pd.DataFrame(stats, columns=[by, "mean", "low", "high", "seeds"])
+    bounds = metric_bounds(column)
+    stats = [
+        (key, *confidence_interval(group[column], bounds=bounds), len(group))
+        for key, group in values.groupby(by)
+    ]
+    frame = pd.DataFrame(stats, columns=[by, "mean", "low", "high", "seeds"])
+    return frame.assign(interval=_interval_name(bounds))
+
+
+def _interval_name(bounds: tuple[float, float]) -> str:
+    clipped = f", clipped to [{bounds[0]:g}, {bounds[1]:g}]" if any(map(math.isfinite, bounds)) else ""
+    return f"95% Student-t over seeds{clipped}"
+
+
+def _method_groups(methods: list[str], anchor: str | None = REFERENCE) -> list[tuple[str, list[str]]]:
+    """(group name, methods) per panel: every method in one panel if at most :data:`MAX_LINES`, else the
+    ``anchor`` (when present) plus the baselines, or UEC-RL and its variants, split evenly so that no panel
+    draws more than :data:`MAX_LINES`."""
+    if len(methods) <= MAX_LINES:
+        return [("", list(methods))]
+    anchors = [anchor] if anchor in methods else []
+    room = MAX_LINES - len(anchors)
+    groups = []
+    for name, members in (
+        ("baselines", [m for m in methods if not _is_uec(m) and m not in anchors]),
+        ("UEC-RL and ablations", [m for m in methods if _is_uec(m)]),
+    ):
+        parts = math.ceil(len(members) / room)
+        for part in range(parts):
+            chunk = members[len(members) * part // parts : len(members) * (part + 1) // parts]
+            title = f"{name} ({part + 1}/{parts})" if parts > 1 else name
+            groups.append((title, _ordered_methods(pd.Series([*anchors, *chunk]))))
+    return groups
+
+
+def _paired(runs: Runs) -> pd.DataFrame:
+    """The paired differences to GRPO of every unswept method (:data:`DIFFERENCES`); empty without GRPO."""
+    if REFERENCE not in set(runs.runs["variant"]):
+        return pd.DataFrame(columns=PAIRED_COLUMNS)
+    return paired_differences(runs, REFERENCE, [metric for metric, _, _ in DIFFERENCES])
+
+
+def _difference_rows(runs: Runs, paired: pd.DataFrame, methods: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(title, bar rows of ``methods``' differences) for each of :data:`DIFFERENCES`, scaled to its unit;
+    ``pass@k`` is the largest k in ``paired``; methods without data are left out."""
+    ks = [int(m.removeprefix("pass@")) for m in paired["metric"] if m.startswith("pass@")]
+    panels = []
+    for metric, unit, scale in DIFFERENCES:
+        name = f"pass@{max(ks)}" if metric == "pass@k" and ks else metric
+        title = f"{name} - {REFERENCE} ({unit})"
+        chosen = paired[(paired["metric"] == name) & paired["variant"].isin(methods)].dropna(subset=["diff"])
+        rows = pd.DataFrame(
+            {
+                "source": "ours",
+                "label": _ours_label(runs),
+                "method": chosen["variant"],
+                "metric": title,
+                "value": scale * chosen["diff"],
+                "low": scale * chosen["low"],
+                "high": scale * chosen["high"],
+                "interval": chosen["interval"],
+                "seeds": chosen["seeds"],
+                "prompts": chosen["prompts"],
+                "approximate": False,
+            },
+            columns=BAR_COLUMNS,
+        )
+        panels.append((title, rows))
+    return panels
+
+
+def _paper_differences(paper_bars: pd.DataFrame) -> pd.DataFrame:
+    """The paper's pass@1 of each method minus its GRPO's (percentage points), from its bars."""
+    grpo = paper_bars[paper_bars["method"] == REFERENCE]
+    others = paper_bars[paper_bars["method"] != REFERENCE]
+    if grpo.empty:
+        return others.iloc[:0]
+    return others.assign(value=others["value"] - grpo["value"].iloc[0], metric=f"pass@1 - {REFERENCE} (pp)")
 
 
 def _step_parts(steps: pd.DataFrame) -> pd.DataFrame:
     """Seconds of each step by phase (:data:`STEP_PARTS`); a missing timer counts 0, a missing step time
     makes "other" NaN."""
+
     def timer(name: str) -> pd.Series:
         return steps[name].fillna(0.0) if name in steps else pd.Series(0.0, index=steps.index)
 
-    parts = pd.DataFrame({
-        "standard rollouts": (timer("time/generation") + timer("time/scoring")
-                              - timer("time/exploration")).clip(lower=0.0),
-        "exploration": timer("time/exploration"),
-        "update": timer("time/update"),
-        "replay": timer("time/replay"),
-    })
+    parts = pd.DataFrame(
+        {
+            "standard rollouts": (
+                timer("time/generation") + timer("time/scoring") - timer("time/exploration")
+            ).clip(lower=0.0),
+            "exploration": timer("time/exploration"),
+            "update": timer("time/update"),
+            "replay": timer("time/replay"),
+        }
+    )
     return parts.assign(other=per_step_seconds(steps) - parts.sum(axis=1))
 
 
@@ -448,8 +741,17 @@ def _our_pass1_bars(runs: Runs, methods: tuple[str, ...]) -> pd.DataFrame:
     for method in methods:
         values = 100 * pass1.loc[pass1["method"] == method, "pass_at_k"]
         if not values.empty:
-            rows.append(_bar_row("ours", _ours_label(runs), method, "pass@1 (%)",
-                                 *confidence_interval(values), seeds=len(values)))
+            rows.append(
+                _bar_row(
+                    "ours",
+                    _ours_label(runs),
+                    method,
+                    "pass@1 (%)",
+                    *confidence_interval(values, bounds=PERCENT),
+                    seeds=len(values),
+                    interval=_interval_name(PERCENT),
+                )
+            )
     return pd.DataFrame(rows, columns=BAR_COLUMNS)
 
 
@@ -463,10 +765,21 @@ def _our_passk_table(runs: Runs) -> pd.DataFrame:
         for method in _ordered_methods(passk["method"]):
             for k in sorted({1, k_max}):
                 values = 100 * passk.loc[(passk["method"] == method) & (passk["k"] == k), "pass_at_k"]
-                mean, low, high = confidence_interval(values)
-                rows.append({"source": "ours", "label": _ours_label(runs), "method": method,
-                             "dataset": dataset, "metric": f"pass@{k} (%)", "value": mean, "low": low,
-                             "high": high, "seeds": len(values)})
+                mean, low, high = confidence_interval(values, bounds=PERCENT)
+                rows.append(
+                    {
+                        "source": "ours",
+                        "label": _ours_label(runs),
+                        "method": method,
+                        "dataset": dataset,
+                        "metric": f"pass@{k} (%)",
+                        "value": mean,
+                        "low": low,
+                        "high": high,
+                        "interval": _interval_name(PERCENT),
+                        "seeds": len(values),
+                    }
+                )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
@@ -474,17 +787,47 @@ def _paper_bars(rows: pd.DataFrame, methods: tuple[str, ...]) -> pd.DataFrame:
     """The paper's values of ``methods`` (registry names) as bar rows; confidence "low" = approximate."""
     rows = rows.assign(method=rows["method"].map(PAPER_METHODS))
     rows = rows[rows["method"].isin(methods)]
-    return pd.DataFrame({
-        "source": "paper", "label": rows["model"].map(_paper_label), "method": rows["method"],
-        "metric": "pass@1 (%)", "value": rows["value"], "low": math.nan, "high": math.nan, "seeds": math.nan,
-        "approximate": rows["confidence"] == "low",
-    }, columns=BAR_COLUMNS)
+    return pd.DataFrame(
+        {
+            "source": "paper",
+            "label": rows["model"].map(_paper_label),
+            "method": rows["method"],
+            "metric": "pass@1 (%)",
+            "value": rows["value"],
+            "low": math.nan,
+            "high": math.nan,
+            "seeds": math.nan,
+            "approximate": rows["confidence"] == "low",
+        },
+        columns=BAR_COLUMNS,
+    )
 
 
-def _bar_row(source: str, label: str, method: str, metric: str, value: float, low: float = math.nan,
-             high: float = math.nan, *, seeds: float = math.nan, approximate: bool = False) -> dict:
-    return {"source": source, "label": label, "method": method, "metric": metric, "value": value, "low": low,
-            "high": high, "seeds": seeds, "approximate": approximate}
+def _bar_row(
+    source: str,
+    label: str,
+    method: str,
+    metric: str,
+    value: float,
+    low: float = math.nan,
+    high: float = math.nan,
+    *,
+    seeds: float = math.nan,
+    interval: str | None = None,
+    approximate: bool = False,
+) -> dict:
+    return {
+        "source": source,
+        "label": label,
+        "method": method,
+        "metric": metric,
+        "value": value,
+        "low": low,
+        "high": high,
+        "interval": interval,
+        "seeds": seeds,
+        "approximate": approximate,
+    }
 
 
 def _relative_improvement(bars: pd.DataFrame) -> float:
@@ -550,8 +893,12 @@ def _figure(panels: int, *, max_columns: int = 3, panel_size: tuple[float, float
 
 def _draw_curve(ax, curve: pd.DataFrame, x: str, method: str, *, errorbars: bool = False) -> None:
     """Our mean over seeds with its 95% interval (band, or error bars); UEC-RL variants thicker, on top."""
-    style = {"color": _color(method), "linewidth": 2.4 if _is_uec(method) else 1.4, "label": method,
-             "zorder": 3 if _is_uec(method) else 2}
+    style = {
+        "color": _color(method),
+        "linewidth": 2.4 if _is_uec(method) else 1.4,
+        "label": method,
+        "zorder": 3 if _is_uec(method) else 2,
+    }
     if errorbars:
         errors = [curve["mean"] - curve["low"], curve["high"] - curve["mean"]]
         ax.errorbar(curve[x], curve["mean"], yerr=errors, marker="o", markersize=4, capsize=3, **style)
@@ -560,8 +907,62 @@ def _draw_curve(ax, curve: pd.DataFrame, x: str, method: str, *, errorbars: bool
         ax.fill_between(curve[x], curve["low"], curve["high"], color=style["color"], alpha=0.2, linewidth=0)
 
 
-def _line_panel(ax, runs: Runs, methods: list[str], column: str, title: str,
-                records: list[pd.DataFrame]) -> None:
+def _line_figure(
+    runs: Runs, methods: list[str], panels: list[tuple[str, str]], out_dir: str | Path, name: str, title: str
+) -> FigureFile:
+    """One row of line panels per (column, title) of ``panels``, one column per group of methods."""
+    groups = _method_groups(methods)
+    fig, axes = _figure(len(panels) * len(groups), max_columns=len(groups) if len(groups) > 1 else 3)
+    records: list[pd.DataFrame] = []
+    drawn = iter(axes)
+    for column, panel_title in panels:
+        for group, members in groups:
+            _line_panel(next(drawn), runs, members, column, _join(panel_title, group), records)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, _frame(records, LINE_COLUMNS), out_dir, name)
+
+
+def _join(title: str, group: str) -> str:
+    return f"{title} -- {group}" if group else title
+
+
+def _difference_panel(ax, methods: list[str], ours: pd.DataFrame, paper: pd.DataFrame, title: str) -> None:
+    """Per method (one row each, top down), our paired difference (point, 95% interval) and the paper's
+    (hollow diamond, "~" when approximate); a zero line."""
+    for row in ours.itertuples():
+        ax.errorbar(
+            row.value,
+            methods.index(row.method),
+            xerr=[[row.value - row.low], [row.high - row.value]],
+            marker="o",
+            markersize=5,
+            capsize=3,
+            color=_color(row.method),
+        )
+    for row in paper.itertuples():
+        position = methods.index(row.method) + 0.25
+        ax.plot(row.value, position, "D", markerfacecolor="white", markeredgecolor=_color(row.method))
+        ax.text(
+            row.value, position, f" {'~' if row.approximate else ''}{row.value:+.1f}", va="center", fontsize=7
+        )
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(methods)), methods, fontsize=8)
+    ax.set_ylim(max(len(methods), 1) - 0.5, -0.5)
+    legend = [Line2D([], [], marker="o", color="#7f7f7f", label=label) for label in ours["label"].unique()]
+    legend += [
+        Line2D(
+            [], [], marker="D", linestyle="", markerfacecolor="white", markeredgecolor="black", label=label
+        )
+        for label in paper["label"].unique()
+    ]
+    if legend:
+        ax.legend(handles=legend, fontsize=6)
+    _finish(ax, title, "difference to GRPO (95% paired bootstrap)", None, not (ours.empty and paper.empty))
+
+
+def _line_panel(
+    ax, runs: Runs, methods: list[str], column: str, title: str, records: list[pd.DataFrame]
+) -> None:
     """``column`` vs training step per method (mean over seeds, 95% band); drawn data go to ``records``."""
     steps = _unswept(runs.steps)
     drawn = False
@@ -570,8 +971,9 @@ def _line_panel(ax, runs: Runs, methods: list[str], column: str, title: str,
         if curve.empty:
             continue
         _draw_curve(ax, curve, "step", method)
-        records.append(curve.assign(source="ours", label=_ours_label(runs), panel=title, metric=column,
-                                    method=method))
+        records.append(
+            curve.assign(source="ours", label=_ours_label(runs), panel=title, metric=column, method=method)
+        )
         drawn = True
     _finish(ax, title, "training step", column, drawn)
 
@@ -582,17 +984,31 @@ def _grouped_bars(ax, methods: tuple[str, ...], paper_bars: pd.DataFrame, ours: 
     for row in paper_bars.itertuples():
         position = methods.index(row.method) - width / 2
         ax.bar(position, row.value, width, facecolor="white", edgecolor=_color(row.method), hatch=PAPER_HATCH)
-        ax.text(position, row.value, f"{'~' if row.approximate else ''}{row.value:.1f}", ha="center",
-                va="bottom", fontsize=7)
+        ax.text(
+            position,
+            row.value,
+            f"{'~' if row.approximate else ''}{row.value:.1f}",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
     for row in ours.itertuples():
         position = methods.index(row.method) + width / 2
-        ax.bar(position, row.value, width, color=_color(row.method),
-               yerr=[[row.value - row.low], [row.high - row.value]], capsize=3)
+        ax.bar(
+            position,
+            row.value,
+            width,
+            color=_color(row.method),
+            yerr=[[row.value - row.low], [row.high - row.value]],
+            capsize=3,
+        )
         ax.text(position, row.high, f"{row.value:.1f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(methods)), methods, rotation=15, fontsize=8)
     ax.margins(y=0.3)  # room for the legend and notes above the bars
-    legend = [Patch(facecolor="white", edgecolor="black", hatch=PAPER_HATCH, label=label)
-              for label in paper_bars["label"].unique()]
+    legend = [
+        Patch(facecolor="white", edgecolor="black", hatch=PAPER_HATCH, label=label)
+        for label in paper_bars["label"].unique()
+    ]
     legend += [Patch(facecolor="#7f7f7f", label=label) for label in ours["label"].unique()]
     if legend:
         ax.legend(handles=legend, fontsize=7, loc="upper right")
@@ -601,23 +1017,26 @@ def _grouped_bars(ax, methods: tuple[str, ...], paper_bars: pd.DataFrame, ours: 
 
 def _draw_table(ax, table: pd.DataFrame, title: str) -> None:
     ax.set_axis_off()
-    drawn = ax.table(cellText=table.to_numpy(), rowLabels=list(table.index), colLabels=list(table.columns),
-                     loc="center")
+    drawn = ax.table(
+        cellText=table.to_numpy(), rowLabels=list(table.index), colLabels=list(table.columns), loc="center"
+    )
     drawn.auto_set_font_size(False)
     drawn.set_fontsize(8)
     ax.set_title(title, fontsize=9)
 
 
 def _finish(ax, title: str, xlabel: str | None, ylabel: str | None, drawn: bool) -> None:
-    """Title and labels; "no data" across the axes if nothing was drawn; a legend if something has a label."""
-    ax.set_title(title, fontsize=9)
+    """Title (wrapped) and labels; "no data" across the axes if nothing was drawn; a legend if something has a
+    label."""
+    ax.set_title(textwrap.fill(title, TITLE_WIDTH), fontsize=9)
     if xlabel:
         ax.set_xlabel(xlabel, fontsize=8)
     if ylabel:
         ax.set_ylabel(ylabel, fontsize=8)
     if not drawn:
-        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", fontsize=12,
-                color="grey")
+        ax.text(
+            0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", fontsize=12, color="grey"
+        )
     if ax.get_legend() is None and ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6)
 

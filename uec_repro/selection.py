@@ -3,7 +3,7 @@
 One training step of the authors' released code (notes, section 1.8), with the function that does each part::
 
     rewards of the G standard rollouts per prompt
-    A      = group_advantages(rewards, G)                         # GRPO, unbiased std, eps 1e-6
+    A      = group_advantages(rewards, G)                         # GRPO, unbiased std (the trainer: TRL's)
     hard   = hard_prompts(rewards, G)                             # all G rewards are 0
     extra  = G' rollouts per hard prompt at temperature t'        # (the trainer generates them)
     A'     = group_advantages(extra_rewards, G')                  # within the G' new responses only
@@ -57,7 +57,9 @@ REPLAY_RULES = {
 
 
 def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-6) -> torch.Tensor:
-    """GRPO advantages (r - mean) / (std + eps) within consecutive groups, std unbiased as in the authors' code."""
+    """GRPO advantages (r - mean) / (std + eps) within consecutive groups, std unbiased, eps 1e-6 as in the authors'
+    code. The trainer uses TRL's advantages (the same with eps 1e-4); for binary rewards both give the same kept and
+    replayed sets (``tests/test_selection.py`` checks the rules with TRL's eps)."""
     if rewards.numel() % group_size:
         raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
     grouped = rewards.float().view(-1, group_size)
