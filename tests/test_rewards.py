@@ -381,6 +381,8 @@ def test_plain_numbers_are_parsed_up_to_60_characters():
         ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
           {"role": "assistant", "content": "last"}], "last"),
         (("x", "y", "z"), "z"),
+        (["stray", {"role": "assistant", "content": "last"}], "last"),  # the last message's type decides
+        ([{"role": "user", "content": "q"}, "last"], "last"),
         (["x", "y", "z"], "z"),
         ([], ""),
         ([{"role": "assistant", "content": [{"type": "image"}, {"type": "text", "text": "a"}, "stray",

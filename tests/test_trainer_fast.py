@@ -822,3 +822,28 @@ def test_adamw_decays_the_adapter_weights_by_the_authors_0_01(tmp_path):
     }
     lora = [p for name, p in trainer.model.named_parameters() if "lora_" in name and p.requires_grad]
     assert lora and all(id(p) in decayed for p in lora)
+
+
+@pytest.mark.parametrize(
+    ("unscored", "standard_kept", "explored_kept"),
+    [
+        ("A1r01-", 0, 0),
+        ("C1x03-", 7, 0),
+    ],  # a standard rollout: nothing of the step; an exploration one: no exploration
+)
+def test_a_rollout_no_reward_function_scored_skips_its_samples_and_counts_a_fault(
+    tmp_path, monkeypatch, unscored, standard_kept, explored_kept
+):
+    # TRL sums rewards with nansum, so its advantages stay finite; the trainer must see the NaN reward itself
+    import stub_rollouts
+
+    def reward(prompts, completions, completion_ids, **kwargs):
+        return [math.nan if c == unscored else (1.0 if c.endswith("+") else 0.0) for c in completions]
+
+    monkeypatch.setattr(stub_rollouts, "scripted_reward", reward)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        (record,) = run(make_trainer(tmp_path, "uec_rl", base_script(), **BASE_SETTINGS))
+    assert all(math.isfinite(s.advantage) for s in record.standard + record.explored)
+    assert len(record.kept) == standard_kept + explored_kept
+    assert sum(s.exploration for s in record.kept) == explored_kept
+    assert record.metrics["faults/skipped_step"] == 1.0

@@ -14,12 +14,7 @@ from functools import cache
 
 import torch
 
-__all__ = ["clamped_reference_logps", "k3", "k3_roots"]
-
-
-def k3(x: torch.Tensor) -> torch.Tensor:
-    """Schulman's k3 estimator of KL(pi || pi_ref) per token, ``x = log p_ref - log p``."""
-    return torch.exp(x) - x - 1
+__all__ = ["clamped_reference_logps", "k3_roots"]
 
 
 @cache

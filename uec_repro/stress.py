@@ -144,8 +144,9 @@ def run_chain(settings: dict[str, Any], folder: Path, kills: list[Kill], referen
 
 
 def reachable_points(reference: Path, checkpoint_every: int) -> dict[str, list[int]]:
-    """The steps at which the reference run passed each fault point (read from its metrics)."""
-    rows = _rows(reference)
+    """The steps at which the reference run passed each fault point (read from its metrics; the step-0 row is the
+    probe of the initial policy, before any training step)."""
+    rows = [row for row in _rows(reference) if row["step"] > 0]
     return {
         "generation": [row["step"] for row in rows],
         "update": [row["step"] for row in rows if row["uec/updated"]],
