@@ -13,7 +13,9 @@ statements, f-strings (error messages), ``self._log(...)`` calls or annotations.
         --functions pass_at_k summarize majority_answer sample --tests-rev HEAD --label before
 
 ``--tests-rev REV`` runs the test files as they were at git revision ``REV`` (read with ``git show``). Results
-go to ``benchmarks/results/mutation-<module>.json`` under ``--label`` (other labels in the file are kept).
+go to ``benchmarks/results/mutation-<module>.json`` under ``--label`` (other labels in the file are kept), rewritten
+after every mutant. ``--resume`` keeps the killed mutants of the run already under ``--label`` (same module
+source) and tests the others again: the loop after adding tests, or after an interrupted run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import hashlib
 import json
 import os
 import shutil
@@ -33,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from queue import Queue
+from threading import Lock
 
 ROOT = Path(__file__).resolve().parent.parent
 SWAPS = {
@@ -239,11 +243,54 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once, each in its own copy")
     parser.add_argument("--label", default="current", help="key of this run in the output file")
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/mutation-<module>.json")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the killed mutants of the run under --label"
+    )
     args = parser.parse_args(argv)
     module = Path(args.module)
     original = (ROOT / module).read_text()  # a snapshot: the file may change in the working tree meanwhile
     found = mutants(original, set(args.functions) if args.functions else None)
     found = found[: args.max_mutants] if args.max_mutants else found
+    digest = hashlib.sha256(original.encode()).hexdigest()[:16]
+    out = args.out or ROOT / "benchmarks" / "results" / f"mutation-{module.stem}.json"
+    document = json.loads(out.read_text()) if out.exists() else {}
+    earlier = document.get("runs", {}).get(args.label, {})
+    if args.resume and earlier.get("module_sha256") == digest:
+        for mutant, result in zip(found, earlier["results"], strict=False):
+            if (result["operator"], result["mutated"], result["status"]) == (
+                mutant.operator,
+                mutant.mutated,
+                "killed",
+            ):
+                mutant.status, mutant.seconds = "killed", result["seconds"]
+    lock = Lock()
+
+    def save(clean_seconds: float, timeout: float) -> dict:
+        counts = {
+            s: sum(m.status == s for m in found)
+            for s in ("killed", "timeout", "survived", "error", "pending")
+        }
+        tested = len(found) - counts["error"] - counts["pending"]
+        run = {
+            "module": str(module),
+            "module_sha256": digest,
+            "tests": args.tests,
+            "tests_rev": args.tests_rev,
+            "functions": args.functions,
+            "markers": args.markers,
+            "clean_run_seconds": round(clean_seconds, 1),
+            "timeout_s": round(timeout, 1),
+            **counts,
+            "mutants": len(found),
+            "kill_rate": round((counts["killed"] + counts["timeout"]) / max(1, tested), 4),
+            "results": [{k: v for k, v in asdict(m).items() if k != "source"} for m in found],
+        }
+        with lock:
+            document.setdefault("runs", {})[args.label] = run
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(document, indent=1) + "\n")
+        return run
+
     copies = [make_copy(args.tests, args.tests_rev) for _ in range(max(1, args.jobs))]
     for workdir in copies:
         (workdir / module).write_text(original)
@@ -257,6 +304,8 @@ def main(argv: list[str] | None = None) -> dict:
             free.put(workdir)
 
         def test(numbered: tuple[int, Mutant], limit: float = timeout) -> None:
+            if numbered[1].status == "killed":  # kept by --resume
+                return
             number, mutant = numbered
             workdir = free.get()
             try:
@@ -270,41 +319,21 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{mutant.original}  ->  {mutant.mutated}",
                 flush=True,
             )
+            save(clean_seconds, timeout)
 
         with ThreadPoolExecutor(len(copies)) as pool:
             list(pool.map(test, enumerate(found)))
-        for numbered in enumerate(
-            found
-        ):  # a busy machine can make a run slow: timeouts get a second, longer try
-            if numbered[1].status == "timeout":
-                test(numbered, limit=3 * timeout)
+        retry = [(number, m) for number, m in enumerate(found) if m.status == "timeout"]
+        for numbered in retry:  # a busy machine can make a run slow: timeouts get a second, longer try
+            test(numbered, limit=3 * timeout)
     finally:
         for workdir in copies:
             shutil.rmtree(workdir, ignore_errors=True)
-    counts = {s: sum(m.status == s for m in found) for s in ("killed", "timeout", "survived", "error")}
-    detected = counts["killed"] + counts["timeout"]
-    run = {
-        "module": str(module),
-        "tests": args.tests,
-        "tests_rev": args.tests_rev,
-        "functions": args.functions,
-        "markers": args.markers,
-        "clean_run_seconds": round(clean_seconds, 1),
-        "timeout_s": round(timeout, 1),
-        **counts,
-        "mutants": len(found),
-        "kill_rate": round(detected / max(1, len(found) - counts["error"]), 4),
-        "results": [{k: v for k, v in asdict(m).items() if k != "source"} for m in found],
-    }
-    out = args.out or ROOT / "benchmarks" / "results" / f"mutation-{module.stem}.json"
-    document = json.loads(out.read_text()) if out.exists() else {}
-    document.setdefault("runs", {})[args.label] = run
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(document, indent=1) + "\n")
+    run = save(clean_seconds, timeout)
     print(
-        f"{module} [{args.label}]: {detected}/{len(found) - counts['error']} mutants killed "
-        f"(kill rate {run['kill_rate']:.1%}; {counts['timeout']} by timeout), {counts['survived']} survived, "
-        f"{counts['error']} errors -> {out}"
+        f"{module} [{args.label}]: {run['killed'] + run['timeout']}/{len(found) - run['error']} mutants killed "
+        f"(kill rate {run['kill_rate']:.1%}; {run['timeout']} by timeout), {run['survived']} survived, "
+        f"{run['error']} errors -> {out}"
     )
     return run
 

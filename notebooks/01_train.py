@@ -60,6 +60,7 @@ quantization = "none"  # "none" (LoRA) or "nf4" (QLoRA: 4-bit base weights)
 lora_r = 16  # LoRA rank
 overrides = {}  # any other UECConfig field, e.g. {"beta": 0.0}
 validation_prompts = 50  # held-out prompts of in-training validation
+probe_prompts = 64  # held-out prompts of the entropy probe (the same for every method and seed)
 validation_every = 5  # validate every this many steps (0: never)
 eval_prompts = 100  # held-out prompts of the final evaluation
 eval_samples = 16  # n, samples per prompt: Pass@k up to k of n

@@ -90,8 +90,8 @@ def test_smoke_preset_runs_every_notebook_and_writes_every_output(tmp_path, toy_
         assert (run / "01_train.ipynb").exists() and (run / "eval.json").exists()
         if variant != "base":
             rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-            assert [row["step"] for row in rows] == [1, 2]
-            assert {"reward", "uec/hard_prompts", "time/step", "validation/accuracy"} <= set(rows[-1])
+            assert [row["step"] for row in rows] == [0, 1, 2]  # step 0: the probe of the initial policy
+            assert {"reward", "uec/hard_prompts", "time/step", "validation/accuracy", "probe/entropy"} <= set(rows[-1])
     for name in EXPECTED[:1] + EXPECTED[2:]:
         assert (experiment / "notebooks" / f"{name}.ipynb").exists(), name
     for name in FIGURES:

@@ -69,10 +69,13 @@ def test_an_existing_run_is_not_overwritten_by_default(tmp_path):
 @pytest.mark.slow
 def test_a_short_run_writes_metrics_evaluation_and_adapter(toy_policy_path, tmp_path):
     settings = RunSettings(method="uec_rl", steps=2, prompts_per_step=4, num_generations=4, eval_prompts=6,
-                           eval_samples=4, validation_every=0, output_dir=str(tmp_path), threads=2)
+                           probe_prompts=8, eval_samples=4, validation_every=0, output_dir=str(tmp_path), threads=2)
     result = run_training(settings)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [row["step"] for row in rows] == [1, 2]
+    assert [row["step"] for row in rows] == [0, 1, 2]  # step 0: the probe of the initial policy
+    probes = [json.loads(line) for line in (tmp_path / "probe.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in probes] == [0, 2]  # and the last step (probe_every = 5)
+    assert len(probes[0]["prompt_ids"]) == 8 and "probe/entropy" in rows[0] and "probe/entropy" in rows[2]
     stored = json.loads((tmp_path / EVAL_FILE).read_text())
     assert stored["correct"] == result["correct"] and len(stored["correct"]) == 6 and stored["n"] == 4
     for k in (1, 2, 4):
