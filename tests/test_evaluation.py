@@ -240,6 +240,10 @@ def test_without_eos_every_completion_runs_to_the_default_64_tokens():
     assert samples.lengths == [[64, 64]] and samples.truncated == [[True, True]]
     assert [len(text) for text in samples.completions[0]] == [64, 64]
     assert samples.mean_entropy[0] == pytest.approx([math.log(2)] * 2)
+    one = sample(model, tokenizer, ["a"], n=1, max_new_tokens=4)  # a single row
+    assert one.lengths == [[4]] and one.mean_entropy == [[pytest.approx(math.log(2))]]
+    if getattr(one, "mean_nll", None) is not None:  # p(a) = p(b) = 1/2
+        assert one.mean_nll == [[pytest.approx(math.log(2))]]
 
 
 def _generate_calls(model, monkeypatch) -> list[int]:
