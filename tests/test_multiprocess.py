@@ -122,9 +122,12 @@ def test_a_crashed_two_process_run_resumes_from_its_checkpoint(toy_policy_path, 
     test = load_task("arith", "test", n=8)
     assert result["difficulty"] == list(test["difficulty"]) and len(result["correct"]) == result["summary"]["prompts"] == 8
     assert result["summary"]["mean@2"] == pytest.approx(sum(result["correct"]) / 16)
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [row["step"] for row in rows] == [1, 2, 3, 4]
+    probe_row, *rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert probe_row["step"] == 0 and "uec/prompts" not in probe_row  # the step-0 probe of the initial policy
+    assert [row["step"] for row in rows] == [1, 2, 3, 4]  # the crashed run's rows past checkpoint-2 were dropped
     assert all(row["uec/prompts"] == 4 for row in rows)
+    probes = [json.loads(line) for line in (out / "probe.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in probes] == [0, 4]  # step 0 and the last step, once each across the resume
     assert (out / "adapter" / "adapter_model.safetensors").is_file() and not list(out.glob("checkpoint-*"))
 
 
