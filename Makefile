@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install reproduce reference test test-fast lint build-toy toy-report clean-cache lab bench bench-quick stress
+.PHONY: install reproduce paper paper-reference reference test test-fast lint build-toy toy-report clean-cache lab bench bench-quick stress
 
 install: $(STAMP)
 
@@ -20,6 +20,14 @@ $(STAMP): pyproject.toml
 reproduce: install
 	$(BIN)/uec-repro reproduce
 
+# The paper-length experiment (150 steps, arith x 5 seeds and geometry x 3 seeds; <= 2 h on 2 CPU cores), its
+# claims table and figures into figures/paper/, then its results into data/reference/paper.
+paper: install
+	$(BIN)/python -m uec_repro.experiments run paper
+
+paper-reference: paper
+	$(BIN)/uec-repro export-reference runs/paper
+
 test: install
 	$(BIN)/python -m pytest
 
@@ -33,7 +41,8 @@ build-toy: install
 	$(BIN)/uec-repro build-toy
 
 toy-report: install
-	$(BIN)/python benchmarks/toy_policy.py
+	$(BIN)/python benchmarks/toy_policy.py --policy toy
+	$(BIN)/python benchmarks/toy_policy.py --policy toy-geometry
 
 # Benchmarks against stock TRL, UEC-RL's step cost, QLoRA memory, scaling (benchmarks/results/REPORT.md).
 bench: install

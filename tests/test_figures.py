@@ -134,11 +134,20 @@ def test_math_table_holds_the_papers_rows_and_ours_apart(full):
     assert {"AIME24", "MATH", "GSM8K", "MMLU"} <= set(paper["dataset"])
     assert paper.set_index(["method", "dataset"]).loc[("uec_rl", "AIME24"), "value"] == 28.5
     assert set(paper["label"]) == {"paper (Qwen2.5-Math-7B)"}
-    ours = data[data["source"] == "ours"].set_index(["method", "metric"])
+    ours = data[data["source"] == "ours"].set_index(["method", "dataset", "metric"])
     assert set(ours.index.get_level_values("method")) == {"base", "grpo", "uec_rl"}  # sweeps left out
-    assert ours.loc[("grpo", "pass@1 (%)"), "value"] == pytest.approx(pass1_percent("grpo", (0, 1, 2)))
-    assert ours.loc[("grpo", f"pass@{SAMPLES} (%)"), "seeds"] == 3
-    assert ours.loc[("grpo", "pass@1 (%)"), "low"] < ours.loc[("grpo", "pass@1 (%)"), "value"]
+    assert set(ours.index.get_level_values("dataset")) == {"tier 1", "tier 2", "all"}
+    assert ours.loc[("grpo", "all", "pass@1 (%)"), "value"] == pytest.approx(pass1_percent("grpo", (0, 1, 2)))
+    assert ours.loc[("grpo", "all", f"pass@{SAMPLES} (%)"), "seeds"] == 3
+    assert ours.loc[("grpo", "all", "pass@1 (%)"), "low"] < ours.loc[("grpo", "all", "pass@1 (%)"), "value"]
+    # a tier: the mean over seeds of the share of correct samples on that tier's prompts (every other prompt)
+    tier_two = [sum(correct_counts("uec_rl", s)[1::2]) / (SAMPLES * PROMPTS / 2) for s in (0, 1, 2)]
+    assert ours.loc[("uec_rl", "tier 2", "pass@1 (%)"), "value"] == pytest.approx(100 * sum(tier_two) / 3)
+    # the paired difference to GRPO on a tier, as paired_differences computes it on those prompts alone
+    tier_one = [sum(correct_counts(m, s)[::2]) / (SAMPLES * PROMPTS / 2) for m in ("uec_rl", "grpo") for s in (0, 1, 2)]
+    expected = 100 * (sum(tier_one[:3]) - sum(tier_one[3:])) / 3
+    assert ours.loc[("uec_rl", "tier 1", "pass@1 - grpo (pp)"), "value"] == pytest.approx(expected)
+    assert ("grpo", "tier 1", "pass@1 - grpo (pp)") not in ours.index
 
 
 def test_ablation_bars_mark_the_approximate_paper_values(full):

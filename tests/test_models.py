@@ -87,7 +87,7 @@ def _assert_lora_trains(model, tokenizer):
 
 
 def test_registry_describes_builtins():
-    assert set(POLICIES) == {"toy", "smollm2-135m"}
+    assert set(POLICIES) == {"toy", "toy-geometry", "smollm2-135m"}
     assert all(isinstance(text, str) and text for text in POLICIES.values())
 
 
@@ -304,8 +304,9 @@ def test_resolve_policy(tiny_policy, monkeypatch, tmp_path):
     monkeypatch.setattr(smol, "smollm2_policy_dir", lambda: tmp_path / "smol")
     assert resolve_policy("smollm2-135m") == tmp_path / "smol"
     toy = pytest.importorskip("uec_repro.models.toy")
-    monkeypatch.setattr(toy, "toy_policy_dir", lambda: tmp_path / "toy")
-    assert resolve_policy("toy") == tmp_path / "toy"
+    monkeypatch.setattr(toy, "toy_policy_dir", lambda recipe: tmp_path / recipe.task)
+    assert resolve_policy("toy") == tmp_path / "arith"
+    assert resolve_policy("toy-geometry") == tmp_path / "geometry"
     with pytest.raises(ParameterError, match="name_or_path"):
         resolve_policy("not a policy")
 

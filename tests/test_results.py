@@ -5,6 +5,7 @@ import json
 import math
 import random
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,11 +15,15 @@ from uec_repro.results import (
     PAPER_RESULTS_FILE,
     bootstrap_interval,
     confidence_interval,
+    detectable_difference,
     load_runs,
     metric_bounds,
     paired_differences,
     paper_reference,
+    run_tasks,
     summary_table,
+    task_block,
+    variance_components,
     write_summary,
 )
 from uec_repro.validation import ParameterError
@@ -186,7 +191,7 @@ def write_run(
                     },
                     "n": SAMPLES,
                     "correct": correct,
-                    "difficulty": [1] * PROMPTS,
+                    "difficulty": [1 + p % 2 for p in range(PROMPTS)],  # tiers 1 and 2, alternating
                     "policy": policy,
                     "task": task,
                 }
@@ -403,15 +408,15 @@ def test_write_summary_writes_csv_and_markdown(experiment, tmp_path):
     assert f"{table.set_index('variant').loc['grpo', 'pass@1']:.4g} [" in grpo_line
 
 
-def write_minimal(root, variant: str, seed: int, correct: list[int], probes: tuple = ()) -> None:
+def write_minimal(
+    root, variant: str, seed: int, correct: list[int], probes: tuple = (), *, method=None, sweep=None, task=None
+) -> None:
     """A run folder with only what paired_differences reads: manifest, correct counts, probe rows."""
     folder = root / variant / f"seed{seed}"
     folder.mkdir(parents=True)
-    (folder / "run.json").write_text(
-        json.dumps(
-            {"variant": variant, "method": variant, "seed": seed, "status": "complete", "parameters": {}}
-        )
-    )
+    manifest = {"variant": variant, "method": method or variant, "seed": seed, "status": "complete",
+                "sweep": sweep or {}, "parameters": {"task": task} if task else {}}
+    (folder / "run.json").write_text(json.dumps(manifest))
     (folder / "eval.json").write_text(json.dumps({"summary": {}, "n": SAMPLES, "correct": correct}))
     if probes:
         (folder / "probe.jsonl").write_text("".join(json.dumps(row) + "\n" for row in probes))
@@ -625,3 +630,32 @@ def test_verdict_claims_a_difference_only_when_the_interval_excludes_zero(low, h
     from uec_repro.results import verdict
 
     assert verdict(low, high) == expected
+
+
+def test_variance_components_and_detectable_difference_by_hand():
+    components = variance_components(np.array([[1.0, 2.0], [3.0, 6.0]]))
+    # grand mean 3; seed effects -1.5, 1.5; prompt effects -1, 1; residuals +-0.5
+    # mean squares: seed 2 x 4.5 = 9, prompt 2 x 2 = 4, residual 1 -> (9 - 1) / 2, (4 - 1) / 2, 1
+    assert components == pytest.approx({"seed": 4.0, "prompt": 1.5, "residual": 1.0})
+    z = 1.959964 + 0.841621  # two-sided 95 % and 80 % power
+    assert detectable_difference(components, 2, 2) == pytest.approx(z * math.sqrt(4 / 2 + 1.5 / 2 + 1 / 4), rel=1e-5)
+    assert detectable_difference(components, 8, 2) < detectable_difference(components, 2, 8)  # seeds dominate here
+    assert variance_components(np.array([[1.0, 2.0], [1.0, 2.0]]))["seed"] == 0.0  # clipped at 0, not negative
+    with pytest.raises(ParameterError, match="2 seeds and 2 prompts"):
+        variance_components(np.ones((1, 5)))
+
+
+def test_a_task_block_is_read_as_an_experiment_of_its_own(tmp_path):
+    for variant, sweep in (("grpo", {}), ("grpo--task=geometry", {"task": "geometry"}),
+                           ("uec_rl--task=geometry", {"task": "geometry"}), ("uec_rl--replay_frequency=2",
+                                                                                {"replay_frequency": 2})):
+        write_minimal(tmp_path, variant, 0, [1, 2], method=variant.split("--")[0], sweep=sweep,
+                      task=sweep.get("task", "arith"))
+    runs = load_runs(tmp_path)
+    assert run_tasks(runs) == ["arith", "geometry"]
+    geometry = task_block(runs, "geometry")
+    assert sorted(geometry.runs["variant"]) == ["grpo", "uec_rl"] and geometry.runs["sweep_param"].isna().all()
+    assert sorted(geometry.prompts["variant"].unique()) == ["grpo", "uec_rl"]
+    arith = task_block(runs, "arith")
+    assert sorted(arith.runs["variant"]) == ["grpo", "uec_rl--replay_frequency=2"]  # its own sweeps stay
+    assert task_block(runs, "other").runs.empty

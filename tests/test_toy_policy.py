@@ -9,7 +9,7 @@ import pytest
 
 from uec_repro.models import toy
 from uec_repro.rewards import accuracy_reward
-from uec_repro.tasks import arith, generate_rows
+from uec_repro.tasks import arith, generate_rows, geometry
 from uec_repro.tasks.procedural import split_of
 from uec_repro.tasks.prompts import FORMAT_PROMPT, with_instruction
 
@@ -84,7 +84,7 @@ def test_build_is_deterministic_and_cached(tmp_path):
     first = toy.toy_policy_dir(tmp_path / "a", MICRO, verbose=False)
     second = toy.toy_policy_dir(tmp_path / "b", MICRO, verbose=False)
     assert _digest(first) == _digest(second)
-    assert first.name == f"toy-{MICRO.digest()}"
+    assert first.name == f"toy-arith-{MICRO.digest()}"
     for name in ("config.json", "model.safetensors", "tokenizer.json", "toy_recipe.json"):
         assert (first / name).is_file()
     mtime = (first / "model.safetensors").stat().st_mtime_ns
@@ -102,3 +102,44 @@ def test_interrupted_build_leaves_no_valid_looking_folder(tmp_path, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         toy.toy_policy_dir(tmp_path, MICRO)
     assert not list((tmp_path / "policies").glob("toy-*"))
+
+
+def test_the_build_pins_its_thread_count_and_restores_the_callers(tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    recipe = toy.ToyRecipe(**{**MICRO.__dict__, "build_threads": threads + 1})
+    record = toy.build_toy_policy(tmp_path / "policy", recipe, verbose=False)
+    assert record["torch_threads"] == threads + 1 and torch.get_num_threads() == threads
+    assert recipe.digest() != MICRO.digest()  # the thread count names a different policy
+
+
+def test_geometry_solutions_are_rewarded_and_styles_vary():
+    rng = random.Random(0)
+    recipe = toy.GEOMETRY_RECIPE
+    for _ in range(300):
+        problem = geometry.make_problem(rng, rng.choice([1, 2, 3, 4]))
+        completion = toy.geometry_solution(problem, rng, recipe)
+        assert accuracy_reward([completion], [problem.answer]) == [1.0], completion
+    for _ in range(300):
+        question = toy.sample_training_text(rng, recipe)[0].removesuffix(" " + FORMAT_PROMPT)
+        assert split_of(question) == "train"
+    problem = geometry.make_problem(random.Random(3), 1)
+    short = toy.computation_of(problem.solution)
+    assert problem.solution.endswith(", so " + short) and short.startswith("m \\angle ")
+    assert toy.computation_of("The angles sum to 180: 8x - 36 = 180, so x = 27") == "8x - 36 = 180, so x = 27"
+    assert toy.computation_of("The width is 42/2 - 7 = 14, so A = 98") == "The width is 42/2 - 7 = 14, so A = 98"
+    answer = f"\\boxed{{{problem.answer}}}"
+    styles = {toy.geometry_solution(problem, random.Random(seed), recipe) for seed in range(40)}
+    assert styles == {answer, f"<think>{problem.solution}</think>{answer}", f"<think>{short}</think>{answer}"}
+
+
+def test_geometry_tokenizer_keeps_its_frequent_words_whole():
+    words = toy.GEOMETRY_RECIPE.word_tokens
+    assert "\\angle " in words and "triangle " in words and not any(c.isdigit() for w in words for c in w)
+    tokenizer = toy.build_tokenizer(words)
+    text = with_instruction("In \\triangle ABC, m \\angle A = 50 and m \\angle B = 60. Find m \\angle C.")
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(ids) == text and tokenizer.unk_token_id not in ids
+    assert len(ids) < len(text) / 2
+    assert len(toy.build_tokenizer()) < len(tokenizer)  # the arith toy's vocabulary is unchanged

@@ -16,8 +16,10 @@ import argparse
 import ast
 import dataclasses
 import json
+import re
 import shutil
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +30,75 @@ REFERENCE_FILES = ("run.json", "metrics.jsonl", "probe.jsonl", "eval.json")
 
 def export_reference(experiment_dir: Path, destination: Path) -> int:
     """Copy the results of a finished experiment (manifests, metrics, probes, evaluations; no weights, no notebooks)
-    to ``destination``, replacing what was there; returns the number of runs copied."""
+    to ``destination``, replacing what was there; returns the number of runs copied.
+
+    The copies hold no machine path: a path under ``experiment_dir`` is written relative to it, any other
+    absolute path as ``.../<its last part>``. ``experiment.json`` records the experiment's wall time: the
+    union of its runs' attempts (``started_at`` to ``finished_at``), so idle time between invocations of the
+    runner does not count, and time two runs ran side by side counts once."""
+    experiment_dir = experiment_dir.resolve()
     runs = sorted(p.parent for p in experiment_dir.glob("*/seed*/run.json"))
     if not runs:
         raise ParameterError(f"experiment_dir={str(experiment_dir)!r} holds no runs (<variant>/seed<k>/run.json)")
     shutil.rmtree(destination, ignore_errors=True)
+    manifests = []
     for run in runs:
         target = destination / run.relative_to(experiment_dir)
         target.mkdir(parents=True)
         for name in REFERENCE_FILES:
-            if (run / name).exists():
+            if not (run / name).exists():
+                continue
+            if name.endswith(".json"):
+                text = (run / name).read_text()
+                record = relative_paths(json.loads(text), experiment_dir)
+                indent = re.match(r"[{\[]\n( *)", text)  # keep the file's layout: a diff shows only the paths
+                (target / name).write_text(json.dumps(record, indent=len(indent[1]) if indent else None) + "\n")
+                if name == "run.json":
+                    manifests.append(record)
+            else:
                 shutil.copy2(run / name, target / name)
+    (destination / "experiment.json").write_text(json.dumps(experiment_record(manifests), indent=2) + "\n")
     return len(runs)
+
+
+def relative_paths(value: Any, root: Path) -> Any:
+    """``value`` (parsed JSON) with every absolute path string made relative to ``root`` (``.`` for ``root``
+    itself) or, outside ``root``, shortened to ``.../<last part>``."""
+    if isinstance(value, dict):
+        return {key: relative_paths(item, root) for key, item in value.items()}
+    if isinstance(value, list):
+        return [relative_paths(item, root) for item in value]
+    if isinstance(value, str) and Path(value).is_absolute():
+        path = Path(value)
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else f".../{path.name}"
+    return value
+
+
+def experiment_record(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Wall time of the runs behind ``manifests`` (the union of their attempts' intervals) and the sum of
+    their attempts' times."""
+    intervals = sorted(
+        (datetime.fromisoformat(attempt["started_at"]), datetime.fromisoformat(attempt["finished_at"]))
+        for manifest in manifests
+        for attempt in [manifest, *manifest.get("previous_attempts", [])]
+        if attempt.get("started_at") and attempt.get("finished_at")
+    )
+    wall, end = 0.0, None
+    for start, finish in intervals:
+        if end is None or start > end:
+            wall += (finish - start).total_seconds()
+            end = finish
+        elif finish > end:
+            wall += (finish - end).total_seconds()
+            end = finish
+    return {
+        "experiment": manifests[0].get("experiment") if manifests else None,
+        "runs": len(manifests),
+        "wall_seconds": round(wall, 1),
+        "run_seconds": round(sum((finish - start).total_seconds() for start, finish in intervals), 1),
+        "first_started_at": intervals[0][0].isoformat() if intervals else None,
+        "last_finished_at": max(finish for _, finish in intervals).isoformat() if intervals else None,
+    }
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -74,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("grpo-demo", help="A short run of TRL's stock GRPOTrainer (no UEC-RL code).")
     for f in dataclasses.fields(GRPODemoConfig):
         demo.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f.metadata["help"])
-    commands.add_parser("build-toy", help="Build (or find in the cache) the toy policy and print its folder.")
+    build = commands.add_parser("build-toy", help="Build (or find in the cache) a toy policy and print its folder.")
+    build.add_argument("--policy", default="toy", choices=("toy", "toy-geometry"), help="Which organism.")
     export = commands.add_parser("export-reference", help="Copy a finished experiment's results (no weights) to "
                                                           "data/reference/<experiment> for 05_paper_figures.")
     export.add_argument("experiment_dir", type=Path)
@@ -82,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "build-toy":
-            from .models.toy import toy_policy_dir
+            from .models.toy import RECIPES, toy_policy_dir
 
-            print(toy_policy_dir())
+            print(toy_policy_dir(recipe=RECIPES[args.policy]))
         elif args.command == "grpo-demo":
             from .grpo_demo import format_summary, run_grpo_demo
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 import textwrap
-from dataclasses import fields
+from dataclasses import fields, replace
 from itertools import cycle
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .config import METHODS, UECConfig
+from .evaluation import pass_at_k
 from .results import (
     METHOD_ORDER,
     PAIRED_COLUMNS,
@@ -331,7 +332,7 @@ def fig_math_table(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | Non
             "value": rows["value"],
         }
     )
-    ours = _our_passk_table(runs)
+    ours = _our_tier_table(runs)
     fig = Figure(
         figsize=(9, 2.4 + 0.3 * (paper_table["method"].nunique() + ours["method"].nunique())),
         layout="constrained",
@@ -345,12 +346,8 @@ def fig_math_table(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | Non
     if ours.empty:
         _finish(bottom, f"{_ours_label(runs)}: no evaluations", None, None, False)
     else:
-        text = [_interval_text(*values) for values in ours[["value", "low", "high"]].itertuples(index=False)]
-        table = ours.assign(text=text).pivot_table(
-            index="method", columns="metric", values="text", aggfunc="first", sort=False
-        )
-        table["seeds"] = ours.groupby("method", sort=False)["seeds"].max().astype(int).astype(str)
-        _draw_table(bottom, table, f"{_ours_label(runs)}: mean [95% CI] over seeds (%)")
+        _draw_table(bottom, _tier_cells(ours), f"{_ours_label(runs)}: pass@1 (%) by difficulty tier, mean over "
+                    f"seeds (paired difference to {REFERENCE} in pp; * its 95% interval excludes 0)")
     return _save(fig, _frame([paper_table, ours], TABLE_COLUMNS), out_dir, "math_table")
 
 
@@ -755,32 +752,55 @@ def _our_pass1_bars(runs: Runs, methods: tuple[str, ...]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=BAR_COLUMNS)
 
 
-def _our_passk_table(runs: Runs) -> pd.DataFrame:
-    """Pass@1 and pass@k for the largest k every run has (%, mean and 95% CI over seeds) per method."""
-    passk = _unswept(runs.passk)
-    rows = []
-    if not passk.empty:
-        k_max = int(passk.groupby(["variant", "seed"])["k"].max().min())
-        dataset = ", ".join(map(str, runs.runs["task"].unique()))
-        for method in _ordered_methods(passk["method"]):
-            for k in sorted({1, k_max}):
-                values = 100 * passk.loc[(passk["method"] == method) & (passk["k"] == k), "pass_at_k"]
+def _our_tier_table(runs: Runs) -> pd.DataFrame:
+    """Per method: pass@1 (%) on each difficulty tier of the test prompts and on all of them, pass@k (largest k)
+    on all (mean and 95% CI over seeds), and the paired difference of each to GRPO's (percentage points,
+    paired bootstrap over seeds and prompts). The paper's columns run from easy to hard benchmarks; ours are
+    the tiers of one task."""
+    prompts = _unswept(runs.prompts)
+    if prompts.empty:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    k_max = int(prompts["n"].min())
+    tiers = sorted(prompts["difficulty"].dropna().unique())
+    subsets = [(f"tier {int(t)}", runs.prompts["difficulty"] == t, (1,)) for t in tiers]
+    subsets.append(("all", pd.Series(True, index=runs.prompts.index), tuple(sorted({1, k_max}))))
+    label, rows = _ours_label(runs), []
+    for dataset, chosen, ks in subsets:
+        subset = replace(runs, prompts=runs.prompts[chosen].reset_index(drop=True))
+        per_run = _unswept(subset.prompts)
+        for k in ks:
+            for method in _ordered_methods(per_run["method"]):
+                mine = per_run[per_run["method"] == method]
+                values = [
+                    100 * sum(map(pass_at_k, group["n"], group["correct"], [k] * len(group))) / len(group)
+                    for _, group in mine.groupby("seed")
+                ]
                 mean, low, high = confidence_interval(values, bounds=PERCENT)
-                rows.append(
-                    {
-                        "source": "ours",
-                        "label": _ours_label(runs),
-                        "method": method,
-                        "dataset": dataset,
-                        "metric": f"pass@{k} (%)",
-                        "value": mean,
-                        "low": low,
-                        "high": high,
-                        "interval": _interval_name(PERCENT),
-                        "seeds": len(values),
-                    }
-                )
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+                rows.append(dict(method=method, dataset=dataset, metric=f"pass@{k} (%)", value=mean, low=low,
+                                 high=high, interval=_interval_name(PERCENT), seeds=len(values)))
+        if REFERENCE in set(subset.runs["variant"]):
+            for row in paired_differences(subset, REFERENCE, [f"pass@{k}" for k in ks]).itertuples():
+                if row.seeds:
+                    rows.append(dict(method=row.method, dataset=dataset, metric=f"{row.metric} - {REFERENCE} (pp)",
+                                     value=100 * row.diff, low=100 * row.low, high=100 * row.high,
+                                     interval=row.interval, seeds=row.seeds))
+    return pd.DataFrame([{"source": "ours", "label": label, **row} for row in rows], columns=TABLE_COLUMNS)
+
+
+def _tier_cells(ours: pd.DataFrame) -> pd.DataFrame:
+    """Method x dataset cells ``value (difference*)`` of the tier table's pass@1 (%) and its paired difference."""
+    pass1 = ours[ours["metric"] == "pass@1 (%)"].set_index(["method", "dataset"])
+    diff = ours[ours["metric"] == f"pass@1 - {REFERENCE} (pp)"].set_index(["method", "dataset"])
+    cells = {}
+    for key, row in pass1.iterrows():
+        text = f"{row['value']:.1f}"
+        if key in diff.index:
+            d = diff.loc[key]
+            text += f" ({d['value']:+.1f}{'*' if d['low'] > 0 or d['high'] < 0 else ''})"
+        cells[key] = text
+    table = pd.Series(cells).unstack()
+    return table.reindex(index=list(dict.fromkeys(pass1.index.get_level_values(0))),
+                         columns=list(dict.fromkeys(pass1.index.get_level_values(1))))
 
 
 def _paper_bars(rows: pd.DataFrame, methods: tuple[str, ...]) -> pd.DataFrame:

