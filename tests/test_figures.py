@@ -42,6 +42,8 @@ EXPECTED_FILES = {f"{name}.{ext}" for name in FIGURES for ext in ("png", "pdf", 
     "summary.md",
     "paired.csv",
     "paired.md",
+    "claims.csv",
+    "claims.md",
 }
 UPDATE_BATCH = "update batch (samples each method trains on)"
 OURS = "ours (toy, arith)"
@@ -408,3 +410,21 @@ def test_shipped_figures_are_what_the_shipped_reference_results_make(tmp_path):
             assert path.read_text() == (root / "figures" / path.name).read_text(), (
                 f"figures/{path.name} is stale"
             )
+
+
+def test_an_experiment_with_a_geometry_block_draws_the_geometry_view_from_it(tmp_path):
+    arith = {v: FULL[v] for v in ("base", "grpo", "uec_rl")}
+    geometry = {f"{m}--task=geometry": (m, {"task": "geometry"}, (0, 1)) for m in ("base", "grpo", "uec_rl")}
+    runs = load_runs(write_experiment(tmp_path / "paper", arith | geometry, incomplete=False))
+    out = tmp_path / "figures"
+    assert {p.name for p in make_all(runs, out)} == EXPECTED_FILES
+    bars = read(out, "geometry3k_bars")
+    ours = bars[(bars["source"] == "ours") & (bars["metric"] == "pass@1 (%)")].set_index("method")
+    assert set(ours["label"]) == {"ours (toy-geometry, geometry)"}
+    assert ours.loc["uec_rl", "value"] == pytest.approx(pass1_percent("uec_rl--task=geometry", (0, 1)))
+    assert set(read(out, "ablation_bars").query("source == 'ours'")["label"]) == {"ours (toy-geometry, geometry)"}
+    table = read(out, "math_table").query("source == 'ours'")  # the main block: arith, without the geometry runs
+    assert set(table["label"]) == {OURS} and set(table["method"]) == set(arith)
+    assert set(read(out, "summary")["variant"]) == set(arith)
+    claims = read(out, "claims")
+    assert set(claims.loc[claims["id"] == "c", "task"]) == {"arith", "geometry"}

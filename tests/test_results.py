@@ -202,8 +202,9 @@ def write_run(
 def write_experiment(root, variants: dict = FULL, incomplete: bool = True):
     """A runs directory with ``variants`` (``{variant: (method, sweep, seeds)}``), plus one running run."""
     for variant, (method, sweep, seeds) in variants.items():
+        block = {"task": sweep["task"], "policy": f"toy-{sweep['task']}"} if "task" in sweep else {}  # a task block
         for seed in seeds:
-            write_run(root, variant, method, sweep, seed)
+            write_run(root, variant, method, sweep, seed, **block)
     if incomplete:
         write_run(root, "uec_rl", "uec_rl", {}, 3, status="running")
     return root

@@ -8,8 +8,9 @@ lies on the side of 0 the claim states, *does not hold* when the whole interval 
 :func:`claims_table`, never edited by hand. The effects are measured on this package's toy runs, not on the
 paper's models.
 
-An experiment holds up to two task blocks: ``arith``, the unswept variants (named by their method), and
-``geometry``, the variants ``<method>--task=geometry`` (:func:`task_variants`).
+An experiment may hold several task blocks (the ``paper`` preset: arith, its main block, and geometry, the
+variants ``<method>--task=geometry``); each claim is measured in every block that has its methods
+(:func:`~uec_repro.results.task_block`).
 
 >>> runs = load_runs("runs/paper")
 >>> write_claims(runs, "figures/paper")
@@ -32,6 +33,8 @@ from .results import (
     bootstrap_interval,
     paired_differences,
     paper_reference,
+    run_tasks,
+    task_block,
     verdict,
 )
 from .validation import ParameterError, check_choice, check_float, check_int
@@ -42,11 +45,9 @@ __all__ = [
     "Claim",
     "claim_verdict",
     "claims_table",
-    "task_variants",
     "write_claims",
 ]
 
-ARITH = "arith"
 WINDOW = 0.2  # claim (a): the first and the last 20 % of the training steps
 VALIDATION = "validation/accuracy"
 CLAIM_COLUMNS = [
@@ -71,7 +72,7 @@ class Claim:
     """One claim: ``direction`` +1 says the effect is > 0, -1 that it is < 0. ``methods``: the methods its
     statistic compares, in the order it uses them; ``metric``: a metric of :func:`paired_differences` or
     one of this module's measures; ``paper_rows``: (dataset, method, metric prefix) of the rows of
-    ``paper_results.csv`` quoted; ``tasks``: the task blocks it applies to, the first its home block (None: every block, home arith)."""
+    ``paper_results.csv`` quoted; ``tasks``: the task blocks it applies to (None: every block)."""
 
     id: str
     claim: str
@@ -185,7 +186,7 @@ CLAIMS: tuple[Claim, ...] = (
             (G3K, "GRPO", "accuracy"),
             (G3K, "UEC-RL (=EFRame)", "accuracy"),
         ),
-        tasks=("geometry",),
+        tasks=("geometry", "geometry3k"),
     ),
 )
 
@@ -199,41 +200,29 @@ def claim_verdict(low: float, high: float, direction: int) -> str:
     return VERDICTS[verdict(*sorted((direction * low, direction * high)))]
 
 
-def task_variants(runs: Runs, task: str) -> dict[str, str]:
-    """Method -> variant of one task block: for ``"arith"`` the unswept variants, for another task the
-    variants ``<method>--task=<task>``."""
-    table = runs.runs.drop_duplicates("variant")
-    if task == ARITH:
-        chosen = table[table["sweep_param"].isna()]
-    else:
-        chosen = table[(table["sweep_param"] == "task") & (table["sweep_value"] == task)]
-    return dict(zip(chosen["method"], chosen["variant"], strict=True))
-
-
 def claims_table(runs: Runs, *, level: float = 0.95, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Every claim of :data:`CLAIMS` per task block that has its methods (:data:`CLAIM_COLUMNS`).
 
-    A claim missing its methods in its home block (arith; geometry for claim (i), which is computed for the
-    geometry block only and has no arith row) still gets a row there, with NaNs and verdict "no data", so
-    every claim is shown. ``steps``: the largest training steps of the runs compared; ``seeds``: the seeds
-    paired. Bootstraps draw ``resamples`` resamples from a generator seeded with ``seed``.
+    A claim missing its methods everywhere still gets a row in its home block (the first block it applies to;
+    the experiment's first task where it applies to none) with NaNs and verdict "no data", so every claim is
+    shown. ``steps``: the largest training steps of the runs compared; ``seeds``: the seeds paired.
+    Bootstraps draw ``resamples`` resamples from a generator seeded with ``seed``.
     """
     check_float("level", level, minimum=0.0, maximum=1.0, min_exclusive=True)
     check_int("resamples", resamples, minimum=1)
     check_int("seed", seed, minimum=0)
     reference = paper_reference()
-    blocks = [ARITH, *dict.fromkeys(runs.runs.loc[runs.runs["sweep_param"] == "task", "sweep_value"])]
+    tasks = run_tasks(runs)
+    blocks = {task: task_block(runs, task) for task in tasks}
     options = {"level": level, "resamples": resamples, "seed": seed}
     rows = []
     for claim in CLAIMS:
-        home = (claim.tasks or (ARITH,))[0]
-        for task in dict.fromkeys([home, *(t for t in blocks if claim.tasks is None or t in claim.tasks)]):
-            variants = task_variants(runs, task)
-            if all(method in variants for method in claim.methods):
-                used = [variants[method] for method in claim.methods]
-                rows.append(_claim_row(claim, task, runs, used, reference, options))
-            elif task == home:
-                rows.append(_claim_row(claim, task, runs, [], reference, options))
+        applicable = [task for task in tasks if claim.tasks is None or task in claim.tasks]
+        measured = [task for task in applicable if set(claim.methods) <= set(blocks[task].runs["variant"])]
+        for task in measured or (applicable or claim.tasks or tasks)[:1]:
+            block = blocks.get(task, runs)
+            used = list(claim.methods) if task in measured else []
+            rows.append(_claim_row(claim, task, block, used, reference, options))
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 

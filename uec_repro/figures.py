@@ -40,6 +40,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from .claims import write_claims
 from .config import METHODS, UECConfig
 from .evaluation import pass_at_k
 from .results import (
@@ -52,7 +53,9 @@ from .results import (
     paired_differences,
     paper_reference,
     per_step_seconds,
+    run_tasks,
     summary_table,
+    task_block,
     write_summary,
 )
 from .training import BASE_METHOD
@@ -73,6 +76,7 @@ __all__ = [
     "fig_sample_categories",
     "fig_sensitivity",
     "fig_step_cost",
+    "figure_blocks",
     "make_all",
 ]
 
@@ -575,27 +579,40 @@ def fig_sample_categories(runs: Runs, out_dir: str | Path) -> FigureFile:
     return _save(fig, _frame(records, LINE_COLUMNS), out_dir, "sample_categories")
 
 
+def figure_blocks(runs: Runs) -> tuple[Runs, Runs]:
+    """(main block, geometry view): the experiment's first task block, and its geometry block if it has one
+    besides (else the main block again); see :func:`~uec_repro.results.task_block`."""
+    blocks = {task: task_block(runs, task) for task in run_tasks(runs)}
+    main = next(iter(blocks.values()), runs)
+    return main, blocks.get("geometry", main)
+
+
 def make_all(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | None = None) -> list[Path]:
-    """Every figure (png, pdf, csv), the summary table (``summary.csv``, ``summary.md``) and the paired
-    differences to GRPO (``paired.csv``, ``paired.md``) into ``out_dir``; returns the paths written (the same
-    set whatever data there is)."""
+    """Every figure (png, pdf, csv), the summary table (``summary.csv``, ``summary.md``), the paired
+    differences to GRPO (``paired.csv``, ``paired.md``) and the claims table (``claims.csv``, ``claims.md``)
+    into ``out_dir``; returns the paths written (the same set whatever data there is).
+
+    An experiment with several task blocks (the ``paper`` preset) draws its Geometry3K view and ablation from
+    its geometry block and everything else from its main block (:func:`~uec_repro.results.task_block`); the
+    claims table covers every block."""
     paper = paper_reference() if paper is None else paper
-    paired = _paired(runs)
+    main, geometry = figure_blocks(runs)
+    paired = _paired(main)
     drawn = [
-        fig_grpo_failure_modes(runs, out_dir),
-        fig_entropy_dynamics(runs, out_dir),
-        fig_reward_and_validation(runs, out_dir),
-        fig_passk_curves(runs, out_dir),
-        fig_geometry3k_bars(runs, out_dir, paper=paper),
-        fig_math_table(runs, out_dir, paper=paper),
-        fig_ablation_bars(runs, out_dir, paper=paper, paired=paired),
-        fig_baseline_differences(runs, out_dir, paired=paired),
-        fig_sensitivity(runs, out_dir),
-        fig_step_cost(runs, out_dir, paper=paper),
-        fig_sample_categories(runs, out_dir),
+        fig_grpo_failure_modes(main, out_dir),
+        fig_entropy_dynamics(main, out_dir),
+        fig_reward_and_validation(main, out_dir),
+        fig_passk_curves(main, out_dir),
+        fig_geometry3k_bars(geometry, out_dir, paper=paper),
+        fig_math_table(main, out_dir, paper=paper),
+        fig_ablation_bars(geometry, out_dir, paper=paper, paired=None if geometry is not main else paired),
+        fig_baseline_differences(main, out_dir, paired=paired),
+        fig_sensitivity(main, out_dir),
+        fig_step_cost(main, out_dir, paper=paper),
+        fig_sample_categories(main, out_dir),
     ]
     figures = [Path(png).with_suffix(suffix) for png in drawn for suffix in (".png", ".pdf", ".csv")]
-    return figures + write_summary(summary_table(runs), out_dir, paired=paired)
+    return figures + write_summary(summary_table(main), out_dir, paired=paired) + write_claims(runs, out_dir)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def frequent_words(task: str = "geometry", problems: int = 4000, min_count: int 
 
 
 GEOMETRY_RECIPE = ToyRecipe(
-    task="geometry", build_threads=2, word_tokens=frequent_words(), max_positions=192, steps=500, batch_size=64,
+    task="geometry", word_tokens=frequent_words(), max_positions=192, steps=500, batch_size=64,
     easy_first_steps=150, tier_weights=(0.30, 0.35, 0.20, 0.15),
 )
 RECIPES = {"toy": DEFAULT_RECIPE, "toy-geometry": GEOMETRY_RECIPE}
