@@ -401,15 +401,14 @@ def test_method_order_and_colours_follow_the_registry():
     assert not uec & {METHOD_COLORS[m] for m in METHOD_ORDER if not m.startswith("uec_rl")}
 
 
-def test_shipped_figures_are_what_the_shipped_reference_results_make(tmp_path):
+@pytest.mark.parametrize(("reference", "folder"), [("default", "figures"), ("paper", "figures/paper")])
+def test_shipped_figures_are_what_the_shipped_reference_results_make(tmp_path, reference, folder):
     root = Path(__file__).parents[1]
-    runs = load_runs(root / "data" / "reference" / "default")
+    runs = load_runs(root / "data" / "reference" / reference)
     written = make_all(runs, tmp_path)
     for path in written:
         if path.suffix in (".csv", ".md"):
-            assert path.read_text() == (root / "figures" / path.name).read_text(), (
-                f"figures/{path.name} is stale"
-            )
+            assert path.read_text() == (root / folder / path.name).read_text(), f"{folder}/{path.name} is stale"
 
 
 def test_an_experiment_with_a_geometry_block_draws_the_geometry_view_from_it(tmp_path):
