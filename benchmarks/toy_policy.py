@@ -22,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+MAX_NEW_TOKENS = {"toy": 64, "toy-geometry": 96}  # the paper preset's budgets (48, 96) with room for arith's tail
 TARGETS = {
     "pass@1": (0.15, 0.60),
     "hard_share@4": (0.20, 0.60),
@@ -58,7 +59,7 @@ def main() -> None:
         test = load_task(recipe.task, "test", n=args.prompts, tokenizer=tokenizer)
         started = time.perf_counter()
         result = evaluate_policy(model, tokenizer, test, n=args.samples, ks=(1, 4, args.samples), temperature=1.0,
-                                 max_new_tokens=64, batch_size=1024)
+                                 max_new_tokens=MAX_NEW_TOKENS[args.policy], batch_size=1024)
         eval_seconds = time.perf_counter() - started
 
     s = result.summary

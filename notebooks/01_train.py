@@ -44,7 +44,7 @@
 
 # %% tags=["parameters"]
 method = "uec_rl"  # a method of uec_repro.config.METHODS, or "base" (evaluate the initial policy only)
-policy = "toy"  # "toy", "smollm2-135m", a local folder or a hub id
+policy = "toy"  # "toy", "toy-geometry", "smollm2-135m", a local folder or a hub id
 task = "arith"  # a task of uec_repro.tasks.TASKS
 seed = 0  # seed of data order, sampling and adapter initialisation
 steps = 30  # training steps (one rollout batch each)

@@ -92,7 +92,7 @@ def case(surface, arguments, *named, setup=None, error=ParameterError, id):
 CASES = [
     # RunSettings: the 01_train parameters
     case("settings", {"method": "ppo"}, "method='ppo'", "choose one of", "'uec_rl'", id="unknown method"),
-    case("settings", {"policy": "gpt5"}, "policy='gpt5'", "choose one of ['toy', 'smollm2-135m']",
+    case("settings", {"policy": "gpt5"}, "policy='gpt5'", "choose one of ['toy', 'toy-geometry', 'smollm2-135m']",
          id="unknown policy"),
     case("settings", {"task": "aime"}, "task='aime'", "choose one of", "'arith'", id="unknown task"),
     case("settings", {"steps": 0}, "steps=0", "must be >= 1", id="zero steps"),

@@ -299,7 +299,7 @@ def test_passk_matches_brute_force_enumeration(tmp_path):
     root = write_experiment(tmp_path / "e", {"base": ("base", {}, (0,))}, incomplete=False)
     eval_file = root / "base" / "seed0" / "eval.json"
     evaluation = json.loads(eval_file.read_text())
-    eval_file.write_text(json.dumps({**evaluation, "correct": correct}))
+    eval_file.write_text(json.dumps({**evaluation, "correct": correct, "difficulty": [1] * len(correct)}))
     passk = load_runs(root).passk.set_index("k")["pass_at_k"]
     for k in range(1, SAMPLES + 1):
         per_prompt = []
@@ -660,3 +660,11 @@ def test_a_task_block_is_read_as_an_experiment_of_its_own(tmp_path):
     arith = task_block(runs, "arith")
     assert sorted(arith.runs["variant"]) == ["grpo", "uec_rl--replay_frequency=2"]  # its own sweeps stay
     assert task_block(runs, "other").runs.empty
+
+
+def test_an_evaluation_whose_difficulties_do_not_match_its_prompts_is_named(tmp_path):
+    root = write_experiment(tmp_path / "e", {"base": ("base", {}, (0,))}, incomplete=False)
+    eval_file = root / "base" / "seed0" / "eval.json"
+    eval_file.write_text(json.dumps({**json.loads(eval_file.read_text()), "difficulty": [1, 2]}))
+    with pytest.raises(ParameterError, match=r"seed0/eval.json: 'difficulty' has 2 entries and 'correct' 10"):
+        load_runs(root)

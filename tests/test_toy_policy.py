@@ -130,8 +130,18 @@ def test_geometry_solutions_are_rewarded_and_styles_vary():
     assert toy.computation_of("The angles sum to 180: 8x - 36 = 180, so x = 27") == "8x - 36 = 180, so x = 27"
     assert toy.computation_of("The width is 42/2 - 7 = 14, so A = 98") == "The width is 42/2 - 7 = 14, so A = 98"
     answer = f"\\boxed{{{problem.answer}}}"
-    styles = {toy.geometry_solution(problem, random.Random(seed), recipe) for seed in range(40)}
-    assert styles == {answer, f"<think>{problem.solution}</think>{answer}", f"<think>{short}</think>{answer}"}
+    styles = {toy.geometry_solution(problem, random.Random(seed), recipe) for seed in range(80)}
+    thoughts = {problem.solution, short, toy.stepwise(problem.solution), toy.stepwise(short)}
+    assert len(thoughts) == 4 and styles == {answer, *(f"<think>{t}</think>{answer}" for t in thoughts)}
+
+
+def test_stepwise_works_a_closing_integer_chain_one_operation_at_a_time():
+    assert toy.stepwise("so m \\angle H = 180 - 83 - 64 = 33") == (
+        "so m \\angle H = 180 - 80 = 100, 100 - 3 = 97, 97 - 60 = 37, 37 - 4 = 33")
+    assert toy.stepwise("m \\angle 6 = 180 - 109 = 71") == "m \\angle 6 = 180 - 100 = 80, 80 - 9 = 71"
+    assert toy.stepwise("x = 12 + 70 + 5 = 87") == "x = 12 + 70 = 82, 82 + 5 = 87"  # round and 1-digit: as they are
+    for unchanged in ("A = 7 \\cdot 14 = 98", "C = 2\\pi (5) = 10\\pi", "x = 4.5 + 2 = 6.5", "y = 2^{10} - 24 = 1000"):
+        assert toy.stepwise(unchanged) == unchanged
 
 
 def test_geometry_tokenizer_keeps_its_frequent_words_whole():

@@ -163,9 +163,19 @@ def load_runs(experiment_dir: str | Path, include_incomplete: bool = False) -> R
             eval_rows.append({**ids, "n": evaluation["n"], **evaluation["summary"]})
             passk_frames.append(_passk_frame(evaluation["n"], correct).assign(**ids))
             difficulty = evaluation.get("difficulty") or [math.nan] * len(correct)
+            if len(difficulty) != len(correct):
+                raise ParameterError(
+                    f"{folder / EVAL_FILE}: 'difficulty' has {len(difficulty)} entries and "
+                    f"'correct' {len(correct)}; they must be one per test prompt"
+                )
             prompt_frames.append(
                 pd.DataFrame(
-                    {"prompt": range(len(correct)), "n": evaluation["n"], "correct": correct, "difficulty": difficulty}
+                    {
+                        "prompt": range(len(correct)),
+                        "n": evaluation["n"],
+                        "correct": correct,
+                        "difficulty": difficulty,
+                    }
                 ).assign(**ids)
             )
     if not run_rows:
@@ -177,7 +187,9 @@ def load_runs(experiment_dir: str | Path, include_incomplete: bool = False) -> R
     steps = _ordered(_concat(step_frames, [*ID_COLUMNS, "step"]), "step")
     evals = _ordered(pd.DataFrame(eval_rows) if eval_rows else pd.DataFrame(columns=[*ID_COLUMNS, "n"]))
     passk = _ordered(_concat(passk_frames, [*ID_COLUMNS, "k", "pass_at_k"]), "k")
-    prompts = _ordered(_concat(prompt_frames, [*ID_COLUMNS, "prompt", "n", "correct", "difficulty"]), "prompt")
+    prompts = _ordered(
+        _concat(prompt_frames, [*ID_COLUMNS, "prompt", "n", "correct", "difficulty"]), "prompt"
+    )
     probe_columns = ["step", "prompt", "prompt_id", "entropy_sum", "nll_sum", "tokens", "correct", "samples"]
     probes = _ordered(_concat(probe_frames, [*ID_COLUMNS, *probe_columns]), "step", "prompt")
     steps = steps[[*ID_COLUMNS, "step", *(c for c in steps.columns if c not in {*ID_COLUMNS, "step"})]]
@@ -191,7 +203,9 @@ def load_runs(experiment_dir: str | Path, include_incomplete: bool = False) -> R
     )
 
 
-TASK_SWEEP = "task"  # a block of a grid swept over ``task`` is that task's runs (variants ``<method>--task=<t>``)
+TASK_SWEEP = (
+    "task"  # a block of a grid swept over ``task`` is that task's runs (variants ``<method>--task=<t>``)
+)
 
 
 def task_block(runs: Runs, task: str) -> Runs:
@@ -211,14 +225,18 @@ def task_block(runs: Runs, task: str) -> Runs:
         table.loc[moved, "sweep_param"], table.loc[moved, "sweep_value"] = None, math.nan
         return table.reset_index(drop=True)
 
-    return Runs(*(select(getattr(runs, name)) for name in ("runs", "steps", "evals", "passk", "prompts", "probes")))
+    return Runs(
+        *(select(getattr(runs, name)) for name in ("runs", "steps", "evals", "passk", "prompts", "probes"))
+    )
 
 
 def run_tasks(runs: Runs) -> list[str]:
     """The tasks an experiment trained on, its main block's first."""
     frame = runs.runs
     swept = frame["sweep_param"] == TASK_SWEEP
-    return list(dict.fromkeys([*frame.loc[~swept, "task"].dropna(), *frame.loc[swept, "sweep_value"].astype(str)]))
+    return list(
+        dict.fromkeys([*frame.loc[~swept, "task"].dropna(), *frame.loc[swept, "sweep_value"].astype(str)])
+    )
 
 
 def _read_json(path: Path) -> dict:
@@ -480,7 +498,9 @@ def variance_components(differences: np.ndarray) -> dict[str, float]:
     table = np.asarray(differences, dtype=float)
     seeds, prompts = table.shape
     if seeds < 2 or prompts < 2:
-        raise ParameterError(f"differences has shape {table.shape}; at least 2 seeds and 2 prompts are needed")
+        raise ParameterError(
+            f"differences has shape {table.shape}; at least 2 seeds and 2 prompts are needed"
+        )
     grand = table.mean()
     seed_effects, prompt_effects = table.mean(axis=1) - grand, table.mean(axis=0) - grand
     residual = table - grand - seed_effects[:, None] - prompt_effects[None, :]
@@ -502,11 +522,17 @@ def detectable_difference(
     (z_(1+level)/2 + z_power) x sqrt(seed / S + prompt / P + residual / (S P))."""
     check_int("seeds", seeds, minimum=1)
     check_int("prompts", prompts, minimum=1)
-    variance = components["seed"] / seeds + components["prompt"] / prompts + components["residual"] / (seeds * prompts)
+    variance = (
+        components["seed"] / seeds
+        + components["prompt"] / prompts
+        + components["residual"] / (seeds * prompts)
+    )
     return float((stats.norm.ppf((1 + level) / 2) + stats.norm.ppf(power)) * math.sqrt(variance))
 
 
-def paired_per_prompt(runs: Runs, variant: str, reference: str = "grpo", metric: str = "pass@1") -> np.ndarray:
+def paired_per_prompt(
+    runs: Runs, variant: str, reference: str = "grpo", metric: str = "pass@1"
+) -> np.ndarray:
     """Seeds x prompts table of ``variant`` minus ``reference`` per prompt (pass@k) over their shared seeds."""
     arrays, _ = _paired_arrays(_per_run_values(runs, metric), variant, reference)
     if arrays is None:
@@ -733,7 +759,9 @@ def write_summary(
     intervals = "; ".join(paired["interval"].unique())
     paired_md.write_text(
         f"Difference variant - reference ({intervals or 'no comparisons'}).\n\n"
-        + _markdown(["variant", "reference", "metric", "diff [low, high]", "verdict", "seeds", "prompts"], cells)
+        + _markdown(
+            ["variant", "reference", "metric", "diff [low, high]", "verdict", "seeds", "prompts"], cells
+        )
     )
     return [csv_path, md_path, paired_csv, paired_md]
 

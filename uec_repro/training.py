@@ -63,7 +63,7 @@ class RunSettings:
 
     method: str = field(default="uec_rl", metadata={"help": "A method of uec_repro.config.METHODS, or 'base' (no "
                                                              "training: evaluate the initial policy)."})
-    policy: str = field(default="toy", metadata={"help": "Policy from the zoo ('toy', 'smollm2-135m'), a local "
+    policy: str = field(default="toy", metadata={"help": "Policy from the zoo ('toy', 'toy-geometry', 'smollm2-135m'), a local "
                                                           "folder or a hub id."})
     task: str = field(default="arith", metadata={"help": "Task of uec_repro.tasks.TASKS (train and test splits)."})
     seed: int = field(default=0, metadata={"help": "Seed of data order, sampling and adapter initialisation."})

@@ -114,8 +114,8 @@ def frequent_words(task: str = "geometry", problems: int = 4000, min_count: int 
 
 
 GEOMETRY_RECIPE = ToyRecipe(
-    task="geometry", word_tokens=frequent_words(), max_positions=192, steps=500, batch_size=64,
-    easy_first_steps=150, tier_weights=(0.30, 0.35, 0.20, 0.15),
+    task="geometry", word_tokens=frequent_words(), max_positions=256, steps=1500, batch_size=64,
+    easy_first_steps=300, tier_weights=(0.30, 0.35, 0.20, 0.15),
 )
 RECIPES = {"toy": DEFAULT_RECIPE, "toy-geometry": GEOMETRY_RECIPE}
 
@@ -186,12 +186,38 @@ def _step(op: str, a: int, b: int, rng: random.Random, recipe: ToyRecipe) -> lis
 
 def geometry_solution(problem, rng: random.Random, recipe: ToyRecipe = GEOMETRY_RECIPE) -> str:
     """One solution of a ``geometry`` problem: the answer alone, the worked solution as the thought, or (chance
-    ``p_short_think``) only its computation (:func:`computation_of`)."""
+    ``p_short_think``) only its computation (:func:`computation_of`); a thought's closing integer chain is
+    worked one step at a time with chance ``p_decompose`` (:func:`stepwise`)."""
     answer = f"{BOXED_OPEN}{problem.answer}}}"
     if rng.random() < recipe.p_no_think:
         return answer
     thought = computation_of(problem.solution) if rng.random() < recipe.p_short_think else problem.solution
+    if rng.random() < recipe.p_decompose:
+        thought = stepwise(thought)
     return f"{THINK_OPEN}{thought}{THINK_CLOSE}{answer}"
+
+
+CHAIN = re.compile(r"(?<![\d.^{(])(\d+(?: [-+] \d+)+) = (-?\d+)$")
+
+
+def stepwise(thought: str) -> str:
+    """A thought whose closing integer chain (``180 - 83 - 64 = 33``) is worked one operation at a time, each
+    operand of two or more digits taken as its leading part, then the rest (``180 - 80 = 100, 100 - 3 = 97,
+    97 - 60 = 37, 37 - 4 = 33``), as the arith toy splits tens and units; other thoughts are returned as they
+    are."""
+    match = CHAIN.search(thought)
+    if not match:
+        return thought
+    tokens = match.group(1).split(" ")
+    value, steps = int(tokens[0]), []
+    for op, text in zip(tokens[1::2], tokens[2::2], strict=True):
+        number = int(text)
+        lead = int(text[0]) * 10 ** (len(text) - 1)
+        for part in (lead, number - lead) if number >= 10 and number != lead else (number,):
+            result = value + part if op == "+" else value - part
+            steps.append(f"{value} {op} {part} = {result}")
+            value = result
+    return thought[: match.start()] + ", ".join(steps)
 
 
 def computation_of(solution: str) -> str:
