@@ -36,6 +36,7 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check uec_repro tests benchmarks notebooks
+	$(BIN)/ruff format --check uec_repro tests benchmarks notebooks
 
 build-toy: install
 	$(BIN)/uec-repro build-toy

@@ -46,9 +46,47 @@ NASTY = {
     "100k repeated units": "\\boxed{1" + " cm" * 100_000 + " x}",
     "python payload": "\\boxed{__import__('os').system('true')}",
 }
-LATEX_TOKENS = ["\\boxed{", "{", "}", "\\frac", "\\sqrt", "^", "_", "!", "\\pi", "\\left(", "\\right)", "(", ")",
-                ",", ".", "=", "x", " ", "\\text{", " cm", "^\\circ", "\\%", "-", "+", "*", "/", "1", "2", "9", "10",
-                "\\cdot", "\\begin{pmatrix}", "\\end{pmatrix}", "&", "\\\\", "\\log", "\\sin", "__import__", "lambda"]
+LATEX_TOKENS = [
+    "\\boxed{",
+    "{",
+    "}",
+    "\\frac",
+    "\\sqrt",
+    "^",
+    "_",
+    "!",
+    "\\pi",
+    "\\left(",
+    "\\right)",
+    "(",
+    ")",
+    ",",
+    ".",
+    "=",
+    "x",
+    " ",
+    "\\text{",
+    " cm",
+    "^\\circ",
+    "\\%",
+    "-",
+    "+",
+    "*",
+    "/",
+    "1",
+    "2",
+    "9",
+    "10",
+    "\\cdot",
+    "\\begin{pmatrix}",
+    "\\end{pmatrix}",
+    "&",
+    "\\\\",
+    "\\log",
+    "\\sin",
+    "__import__",
+    "lambda",
+]
 GOLDS = ["5", "\\frac{1}{2}", "2\\sqrt{3}", "x^2+1", "(1,2)", "\\pi", "60", "1,000"]
 
 
@@ -57,16 +95,23 @@ def fuzz_corpus(examples: int, seed: int) -> list[tuple[str, str, str]]:
     rng = random.Random(seed)
     corpus = []
     for _ in range(examples):
-        text = "".join(chr(rng.choice([rng.randrange(32, 127), rng.randrange(0x10FFFF)])) for _ in range(rng.randrange(2000)))
+        text = "".join(
+            chr(rng.choice([rng.randrange(32, 127), rng.randrange(0x10FFFF)]))
+            for _ in range(rng.randrange(2000))
+        )
         text = text.encode("utf-8", "replace").decode("utf-8", "replace")
         corpus.append(("unicode", f"\\boxed{{{text}}}" if rng.random() < 0.5 else text, rng.choice(GOLDS)))
         soup = "".join(rng.choice(LATEX_TOKENS) for _ in range(rng.randrange(80)))
         corpus.append(("latex", f"\\boxed{{{soup}}}" if rng.random() < 0.5 else soup, rng.choice(GOLDS)))
         depth, opener = rng.randrange(20_000), rng.choice(["{", "\\frac{1}{", "\\sqrt{", "^{", "\\boxed{"])
-        corpus.append(("nesting", "\\boxed{" + opener * depth + "1" + "}" * rng.choice([depth, depth // 2]) + "}", "1"))
+        corpus.append(
+            ("nesting", "\\boxed{" + opener * depth + "1" + "}" * rng.choice([depth, depth // 2]) + "}", "1")
+        )
         unit = rng.choice(["9", "x", "{", "}", " cm", "\\frac{1}{2}", "é"])
         body = unit * (rng.choice([100_000, 1_000_000]) // len(unit))
-        corpus.append(("huge", rng.choice([body, f"\\boxed{{{body}}}", f"<think>{body}</think>\\boxed{{5}}"]), "5"))
+        corpus.append(
+            ("huge", rng.choice([body, f"\\boxed{{{body}}}", f"<think>{body}</think>\\boxed{{5}}"]), "5")
+        )
     return corpus
 
 
@@ -84,11 +129,21 @@ def timed(cases: list[tuple[str, str, str]]) -> list[float]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_EXAMPLES} fuzz completions per family, not {FULL_EXAMPLES}")
-    parser.add_argument("--examples", type=int, help="fuzz completions per family (overrides --quick's count)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_EXAMPLES} fuzz completions per family, not {FULL_EXAMPLES}",
+    )
+    parser.add_argument(
+        "--examples", type=int, help="fuzz completions per family (overrides --quick's count)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
-    parser.add_argument("--out", type=Path, help="result file (default: benchmarks/results[/quick]/answer_checker_fuzz.json)")
+    parser.add_argument(
+        "--out", type=Path, help="result file (default: benchmarks/results[/quick]/answer_checker_fuzz.json)"
+    )
     args = parser.parse_args(argv)
     if args.examples is not None and args.examples < 1:
         parser.error(f"--examples={args.examples} must be an integer >= 1")
@@ -118,10 +173,18 @@ def main(argv: list[str] | None = None) -> dict:
     by_family = {}
     for family in dict.fromkeys(family for family, _, _ in corpus):
         times = [s for (f, _, _), s in zip(corpus, seconds, strict=True) if f == family]
-        by_family[family] = {"completions": len(times), "max_s": max(times), "median_s": statistics.median(times)}
+        by_family[family] = {
+            "completions": len(times),
+            "max_s": max(times),
+            "median_s": statistics.median(times),
+        }
     report = {
-        "worst_case": {"seconds": seconds[worst], "input": names[worst], "chars": len(corpus[worst][1]),
-                       "starts": corpus[worst][1][:80]},
+        "worst_case": {
+            "seconds": seconds[worst],
+            "input": names[worst],
+            "chars": len(corpus[worst][1]),
+            "starts": corpus[worst][1][:80],
+        },
         "bound_s": bound,
         "target_s": bound + SLACK_S,
         "within_target": seconds[worst] <= bound + SLACK_S,
@@ -129,22 +192,32 @@ def main(argv: list[str] | None = None) -> dict:
         "p99_s": statistics.quantiles(seconds, n=100)[98],
         "median_s": statistics.median(seconds),
         "by_family": by_family,
-        "nasty_cases_s": dict(zip(NASTY, seconds[-len(NASTY):], strict=True)),
+        "nasty_cases_s": dict(zip(NASTY, seconds[-len(NASTY) :], strict=True)),
         "math_verify_timeouts": rewards._VERIFIER.timeouts,
         "math_verify_worker_kills": rewards._VERIFIER.kills,
         "worker_startup_s": startup,
-        "settings": {"examples_per_family": args.examples, "seed": args.seed, "quick": args.quick,
-                     "MATH_VERIFY_TIMEOUT_S": rewards.MATH_VERIFY_TIMEOUT_S, "KILL_MARGIN_S": rewards.KILL_MARGIN_S,
-                     "MAX_ANSWER_CHARS": rewards.MAX_ANSWER_CHARS},
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine()},
+        "settings": {
+            "examples_per_family": args.examples,
+            "seed": args.seed,
+            "quick": args.quick,
+            "MATH_VERIFY_TIMEOUT_S": rewards.MATH_VERIFY_TIMEOUT_S,
+            "KILL_MARGIN_S": rewards.KILL_MARGIN_S,
+            "MAX_ANSWER_CHARS": rewards.MAX_ANSWER_CHARS,
+        },
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=True) + "\n")
     w = report["worst_case"]
-    print(f"worst case {w['seconds']:.3f} s on {w['input']!r} ({w['chars']} chars); bound {bound:.1f} s; "
-          f"{len(corpus)} completions, p99 {report['p99_s']:.3f} s; {report['math_verify_timeouts']} timeouts, "
-          f"{report['math_verify_worker_kills']} kills -> {args.out}")
+    print(
+        f"worst case {w['seconds']:.3f} s on {w['input']!r} ({w['chars']} chars); bound {bound:.1f} s; "
+        f"{len(corpus)} completions, p99 {report['p99_s']:.3f} s; {report['math_verify_timeouts']} timeouts, "
+        f"{report['math_verify_worker_kills']} kills -> {args.out}"
+    )
     return report
 
 

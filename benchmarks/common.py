@@ -33,8 +33,11 @@ class BenchmarkError(ValueError):
     """A benchmark's command line or inputs are invalid; the message names the parameter."""
 
 
-def parse_args(description: str, argv: list[str] | None = None,
-               extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+def parse_args(
+    description: str,
+    argv: list[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
     """``--mode quick|full``, ``--threads N`` (torch CPU threads, set here before torch is imported) and
     ``--out FOLDER``; checked before any compute."""
     parser = argparse.ArgumentParser(description=description)
@@ -86,8 +89,9 @@ def load_model(policy: str = "toy", seed: int = 0, quantization: str = "none", l
     return load_policy(policy, quantization=quantization, lora=LoraSettings(r=lora_r, alpha=2 * lora_r))
 
 
-def run_settings(method: str, steps: int, output_dir: Path, *, seed: int = 0, quantization: str = "none",
-                 **parameters: Any):
+def run_settings(
+    method: str, steps: int, output_dir: Path, *, seed: int = 0, quantization: str = "none", **parameters: Any
+):
     """The :class:`~uec_repro.training.RunSettings` of a timed run: the default preset's step settings unless
     ``parameters`` say otherwise, no validation, no checkpoints, no adapter saved."""
     from uec_repro.training import RunSettings
@@ -96,17 +100,34 @@ def run_settings(method: str, steps: int, output_dir: Path, *, seed: int = 0, qu
     unknown = sorted(set(parameters) - known)
     if unknown:
         raise BenchmarkError(f"unknown run parameter(s) {unknown}; allowed: {sorted(known)}")
-    return RunSettings(**{**preset_parameters(), "validation_every": 0, "checkpoint_every": 0, **parameters,
-                          "method": method, "steps": steps, "seed": seed, "quantization": quantization,
-                          "output_dir": str(output_dir), "overwrite": True, "save_adapter": False})
+    return RunSettings(
+        **{
+            **preset_parameters(),
+            "validation_every": 0,
+            "checkpoint_every": 0,
+            **parameters,
+            "method": method,
+            "steps": steps,
+            "seed": seed,
+            "quantization": quantization,
+            "output_dir": str(output_dir),
+            "overwrite": True,
+            "save_adapter": False,
+        }
+    )
 
 
 def _policy_and_data(settings: Any):
     from uec_repro.tasks import load_task
 
     model, tokenizer = load_model(settings.policy, settings.seed, settings.quantization, settings.lora_r)
-    train = load_task(settings.task, "train", n=settings.steps * settings.prompts_per_step, seed=settings.seed,
-                      tokenizer=tokenizer)
+    train = load_task(
+        settings.task,
+        "train",
+        n=settings.steps * settings.prompts_per_step,
+        seed=settings.seed,
+        tokenizer=tokenizer,
+    )
     return model, tokenizer, train
 
 
@@ -130,15 +151,30 @@ def uec_trainer(settings: Any, trainer_class: type | None = None, *, probe: bool
     from uec_repro.trainer import UECTrainer
 
     model, tokenizer, train = _policy_and_data(settings)
-    probe_dataset = load_task(settings.task, "test", n=settings.probe_prompts, tokenizer=tokenizer) if probe else None
-    return _ready((trainer_class or UECTrainer)(model=model, reward_funcs=[accuracy_reward],
-                                                args=settings.trainer_config(), train_dataset=train,
-                                                processing_class=tokenizer, probe_dataset=probe_dataset))
+    probe_dataset = (
+        load_task(settings.task, "test", n=settings.probe_prompts, tokenizer=tokenizer) if probe else None
+    )
+    return _ready(
+        (trainer_class or UECTrainer)(
+            model=model,
+            reward_funcs=[accuracy_reward],
+            args=settings.trainer_config(),
+            train_dataset=train,
+            processing_class=tokenizer,
+            probe_dataset=probe_dataset,
+        )
+    )
 
 
 # fields GRPOConfig derives from others in __post_init__, or that name files; set for the stock step structure
-DERIVED_FIELDS = ("output_dir", "logging_dir", "generation_batch_size", "steps_per_generation",
-                  "per_device_train_batch_size", "max_steps")
+DERIVED_FIELDS = (
+    "output_dir",
+    "logging_dir",
+    "generation_batch_size",
+    "steps_per_generation",
+    "per_device_train_batch_size",
+    "max_steps",
+)
 
 
 def stock_config(uec_config: Any, output_dir: Path):
@@ -150,12 +186,20 @@ def stock_config(uec_config: Any, output_dir: Path):
 
     names = [f.name for f in fields(GRPOConfig) if f.init and f.name not in (*DERIVED_FIELDS, "use_cpu")]
     reference = GRPOConfig(output_dir=str(output_dir), use_cpu=uec_config.use_cpu)
-    values = {name: getattr(uec_config, name) for name in names
-              if getattr(uec_config, name) != getattr(reference, name)}
+    values = {
+        name: getattr(uec_config, name)
+        for name in names
+        if getattr(uec_config, name) != getattr(reference, name)
+    }
     updates = uec_config.updates_per_batch
-    config = GRPOConfig(output_dir=str(output_dir), use_cpu=uec_config.use_cpu, **values,
-                        per_device_train_batch_size=uec_config.per_device_train_batch_size // updates,
-                        steps_per_generation=updates, max_steps=uec_config.max_steps * updates)
+    config = GRPOConfig(
+        output_dir=str(output_dir),
+        use_cpu=uec_config.use_cpu,
+        **values,
+        per_device_train_batch_size=uec_config.per_device_train_batch_size // updates,
+        steps_per_generation=updates,
+        max_steps=uec_config.max_steps * updates,
+    )
     different = [name for name in names if getattr(config, name) != getattr(uec_config, name)]
     if different:
         raise BenchmarkError(f"stock GRPOConfig differs from the UECConfig in {different}")
@@ -170,9 +214,15 @@ def stock_trainer(settings: Any, output_dir: Path):
     from uec_repro.rewards import accuracy_reward
 
     model, tokenizer, train = _policy_and_data(settings)
-    return _ready(GRPOTrainer(model=model, reward_funcs=[accuracy_reward],
-                              args=stock_config(settings.trainer_config(), output_dir), train_dataset=train,
-                              processing_class=tokenizer))
+    return _ready(
+        GRPOTrainer(
+            model=model,
+            reward_funcs=[accuracy_reward],
+            args=stock_config(settings.trainer_config(), output_dir),
+            train_dataset=train,
+            processing_class=tokenizer,
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -220,7 +270,9 @@ class Interleaver:
         self._condition.notify_all()
 
 
-def run_interleaved(trainers: dict[str, Any], steps_per_turn: dict[str, int] | None = None) -> dict[str, list[float]]:
+def run_interleaved(
+    trainers: dict[str, Any], steps_per_turn: dict[str, int] | None = None
+) -> dict[str, list[float]]:
     """Train every trainer (``trainer.train()``, each in a thread), one turn at a time in rotation: a turn is
     ``steps_per_turn[name]`` of its HF steps (default 1), timed from the start of its first step to the start of
     the next turn (so it includes the loop's logging), the last turn to the end of training.
@@ -288,16 +340,23 @@ def read_metrics(trainer: Any) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------------
-def write_results(out: str | Path, name: str, mode: str, record: dict[str, Any], rows: list[dict[str, Any]]) -> Path:
+def write_results(
+    out: str | Path, name: str, mode: str, record: dict[str, Any], rows: list[dict[str, Any]]
+) -> Path:
     """``<out>/<name>.json`` (``record`` plus name, mode, command and environment) and ``<out>/<name>.csv``
     (``rows``, one raw measurement each). Returns the JSON path."""
     from uec_repro.profiling import measurement_environment
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    document = {"benchmark": name, "mode": mode, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": measurement_environment(),
-                **record}
+    document = {
+        "benchmark": name,
+        "mode": mode,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "environment": measurement_environment(),
+        **record,
+    }
     path = folder / f"{name}.json"
     path.write_text(json.dumps(document, indent=1, default=str) + "\n")
     columns = list(dict.fromkeys(key for row in rows for key in row))

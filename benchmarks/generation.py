@@ -46,8 +46,12 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
         model.train()  # as in training (dropout is off)
         prompt_ids = trainer._tokenize_prompts(prompts)[0]
         tensors = [torch.tensor(ids) for ids in prompt_ids]
-        inputs = {"input_ids": pad(tensors, padding_value=tokenizer.pad_token_id, padding_side="left"),
-                  "attention_mask": pad([torch.ones_like(t) for t in tensors], padding_value=0, padding_side="left")}
+        inputs = {
+            "input_ids": pad(tensors, padding_value=tokenizer.pad_token_id, padding_side="left"),
+            "attention_mask": pad(
+                [torch.ones_like(t) for t in tensors], padding_value=0, padding_side="left"
+            ),
+        }
         inputs = {key: value.to(model.device) for key, value in inputs.items()}
         eos = list(trainer.eos_token_ids)
 
@@ -57,7 +61,7 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
         def bare_loop() -> int:
             with torch.no_grad():
                 output = model.generate(**inputs, generation_config=trainer.generation_config)
-            return completion_tokens(output[:, inputs["input_ids"].size(1):], eos)
+            return completion_tokens(output[:, inputs["input_ids"].size(1) :], eos)
 
         calls = {"trainer": trainer_path, "bare": bare_loop}
         seconds: dict[str, list[float]] = {name: [] for name in calls}
@@ -70,12 +74,20 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
                 seconds[name].append(time.perf_counter() - started)
     rates = {name: [t / s for t, s in zip(tokens[name], seconds[name], strict=True)] for name in calls}
     ratios = paired_ratios(rates["trainer"], rates["bare"])
-    rows = [{"variant": name, "repetition": i, "seconds": s, "tokens": t, "tokens_per_second": t / s}
-            for name in calls for i, (s, t) in enumerate(zip(seconds[name], tokens[name], strict=True))]
+    rows = [
+        {"variant": name, "repetition": i, "seconds": s, "tokens": t, "tokens_per_second": t / s}
+        for name in calls
+        for i, (s, t) in enumerate(zip(seconds[name], tokens[name], strict=True))
+    ]
     record = {
-        "settings": {"prompts": len(prompts), "max_completion_length": trainer.max_completion_length,
-                     "temperature": trainer.generation_config.temperature, "top_p": trainer.generation_config.top_p,
-                     "repetitions": repetitions, "threads": threads},
+        "settings": {
+            "prompts": len(prompts),
+            "max_completion_length": trainer.max_completion_length,
+            "temperature": trainer.generation_config.temperature,
+            "top_p": trainer.generation_config.top_p,
+            "repetitions": repetitions,
+            "threads": threads,
+        },
         "goal": f"trainer tokens/s >= {GOAL} x bare model.generate",
         "tokens_per_second": {name: summarize(values) for name, values in rates.items()},
         "same_tokens_sampled": sum(a == b for a, b in zip(tokens["trainer"], tokens["bare"], strict=True)),
@@ -90,7 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__.splitlines()[0], argv)
     record = measure(args.mode, args.threads, args.out)
     ratio = record["ratio"]
-    print(f"generation: trainer / bare tokens/s {ratio['median']:.3f} [IQR {ratio['q1']:.3f}-{ratio['q3']:.3f}]")
+    print(
+        f"generation: trainer / bare tokens/s {ratio['median']:.3f} [IQR {ratio['q1']:.3f}-{ratio['q3']:.3f}]"
+    )
 
 
 if __name__ == "__main__":

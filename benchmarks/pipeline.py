@@ -36,23 +36,36 @@ def manifests_wall_time(folder: Path) -> dict[str, Any] | None:
     start = min(datetime.fromisoformat(m["started_at"]) for m in manifests)
     end = max(datetime.fromisoformat(m["finished_at"]) for m in manifests)
     statuses = sorted({m.get("status") for m in runs})
-    return {"source": str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder),
-            "runs": len(runs), "notebooks": len(notebooks), "run_statuses": statuses,
-            "wall_seconds": (end - start).total_seconds(),
-            "sum_of_run_seconds": sum(m.get("wall_seconds") or 0.0 for m in runs),
-            "started_at": start.isoformat(), "finished_at": end.isoformat(),
-            "git_commit": runs[0].get("git_commit") if runs else None,
-            "hardware": runs[0].get("hardware") if runs else None}
+    return {
+        "source": str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder),
+        "runs": len(runs),
+        "notebooks": len(notebooks),
+        "run_statuses": statuses,
+        "wall_seconds": (end - start).total_seconds(),
+        "sum_of_run_seconds": sum(m.get("wall_seconds") or 0.0 for m in runs),
+        "started_at": start.isoformat(),
+        "finished_at": end.isoformat(),
+        "git_commit": runs[0].get("git_commit") if runs else None,
+        "hardware": runs[0].get("hardware") if runs else None,
+    }
 
 
 def time_smoke() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "uec_repro.experiments", "run", "smoke", "--runs-root", tmp,
-                                 "--restart"], cwd=ROOT, capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "uec_repro.experiments", "run", "smoke", "--runs-root", tmp, "--restart"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         seconds = time.perf_counter() - started
-    return {"wall_seconds": seconds, "exit_code": result.returncode,
-            "output_tail": (result.stdout + result.stderr)[-1500:]}
+    return {
+        "wall_seconds": seconds,
+        "exit_code": result.returncode,
+        "output_tail": (result.stdout + result.stderr)[-1500:],
+    }
 
 
 def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
@@ -67,7 +80,9 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
     }
     rows = []
     if default:
-        rows.append({"pipeline": "default", "source": default["source"], "wall_seconds": default["wall_seconds"]})
+        rows.append(
+            {"pipeline": "default", "source": default["source"], "wall_seconds": default["wall_seconds"]}
+        )
     if isinstance(smoke, dict):
         rows.append({"pipeline": "smoke", "source": "timed now", "wall_seconds": smoke["wall_seconds"]})
     write_results(out, NAME, mode, record, rows)

@@ -34,11 +34,15 @@ def parse(argv: list[str] | None = None):
     args.mode, args.out = "quick", ""
     for name, allowed in (("trainer", TRAINERS), ("quantization", QUANTIZATIONS)):
         if getattr(args, name) not in allowed:
-            raise BenchmarkError(f"--{name}={getattr(args, name)!r} is not allowed; choose one of {', '.join(allowed)}")
+            raise BenchmarkError(
+                f"--{name}={getattr(args, name)!r} is not allowed; choose one of {', '.join(allowed)}"
+            )
     for name in ("steps", "prompts", "generations", "length"):
         value = getattr(args, name)
         if not value.isdigit() or int(value) < 1 or (name == "generations" and int(value) < 2):
-            raise BenchmarkError(f"--{name}={value!r} must be an integer >= {2 if name == 'generations' else 1}")
+            raise BenchmarkError(
+                f"--{name}={value!r} must be an integer >= {2 if name == 'generations' else 1}"
+            )
         setattr(args, name, int(value))
     if args.trainer == "stock" and args.quantization != "none":
         raise BenchmarkError("--trainer=stock runs only with --quantization=none")
@@ -68,10 +72,19 @@ def main(argv: list[str] | None = None) -> None:
     process = psutil.Process()
     before_load = process.memory_info().rss / 2**20
     with tempfile.TemporaryDirectory() as tmp:
-        settings = run_settings(args.method, args.steps, Path(tmp) / "run", policy=args.policy,
-                                quantization=args.quantization, prompts_per_step=args.prompts,
-                                num_generations=args.generations, max_completion_length=args.length)
-        trainer = uec_trainer(settings) if args.trainer == "uec" else stock_trainer(settings, Path(tmp) / "stock")
+        settings = run_settings(
+            args.method,
+            args.steps,
+            Path(tmp) / "run",
+            policy=args.policy,
+            quantization=args.quantization,
+            prompts_per_step=args.prompts,
+            num_generations=args.generations,
+            max_completion_length=args.length,
+        )
+        trainer = (
+            uec_trainer(settings) if args.trainer == "uec" else stock_trainer(settings, Path(tmp) / "stock")
+        )
         weights = weight_bytes(trainer.model)
         after_load = process.memory_info().rss / 2**20
         # not ru_maxrss where VmHWM exists: Linux carries ru_maxrss over from the parent process across exec
@@ -83,10 +96,21 @@ def main(argv: list[str] | None = None) -> None:
         trainer.train()
         seconds = time.perf_counter() - started
         train_peak = rss_high_water_mb() if reset else None
-    print(json.dumps({"weight_bytes_base": weights["base"], "weight_bytes_trainable": weights["trainable"],
-                      "rss_before_load_mb": before_load, "rss_after_load_mb": after_load, "load_peak_rss_mb": load_peak,
-                      "train_peak_rss_mb": train_peak, "peak_rss_mb": max(load_peak, train_peak or 0.0),
-                      "train_seconds": seconds, "cuda": cuda_memory_mb()}))
+    print(
+        json.dumps(
+            {
+                "weight_bytes_base": weights["base"],
+                "weight_bytes_trainable": weights["trainable"],
+                "rss_before_load_mb": before_load,
+                "rss_after_load_mb": after_load,
+                "load_peak_rss_mb": load_peak,
+                "train_peak_rss_mb": train_peak,
+                "peak_rss_mb": max(load_peak, train_peak or 0.0),
+                "train_seconds": seconds,
+                "cuda": cuda_memory_mb(),
+            }
+        )
+    )
 
 
 def probe(**options: object) -> dict:

@@ -26,7 +26,9 @@ POLICIES = {
 QUANTIZATIONS = ("none", "nf4")
 
 
-def measure(mode: str, threads: int, out: str | Path, policies: tuple[str, ...] = tuple(POLICIES)) -> dict[str, Any]:
+def measure(
+    mode: str, threads: int, out: str | Path, policies: tuple[str, ...] = tuple(POLICIES)
+) -> dict[str, Any]:
     from uec_repro.profiling import paired_ratios, summarize
 
     from .probe import probe
@@ -42,26 +44,54 @@ def measure(mode: str, threads: int, out: str | Path, policies: tuple[str, ...] 
         records: dict[str, list[dict[str, Any]]] = {q: [] for q in QUANTIZATIONS}
         for repetition in range(repetitions):
             for quantization in QUANTIZATIONS if repetition % 2 == 0 else QUANTIZATIONS[::-1]:
-                record = probe(trainer="uec", method="grpo", policy=policy, quantization=quantization, steps=steps,
-                               prompts=prompts, generations=generations, length=length, threads=threads)
+                record = probe(
+                    trainer="uec",
+                    method="grpo",
+                    policy=policy,
+                    quantization=quantization,
+                    steps=steps,
+                    prompts=prompts,
+                    generations=generations,
+                    length=length,
+                    threads=threads,
+                )
                 record["loaded_mb"] = record["rss_after_load_mb"] - record["rss_before_load_mb"]
                 records[quantization].append(record)
-                rows += [{"policy": policy, "quantization": quantization, "repetition": repetition, "metric": key,
-                          "value": value} for key, value in record.items() if key != "cuda"]
+                rows += [
+                    {
+                        "policy": policy,
+                        "quantization": quantization,
+                        "repetition": repetition,
+                        "metric": key,
+                        "value": value,
+                    }
+                    for key, value in record.items()
+                    if key != "cuda"
+                ]
 
         def ratio(key: str, records: dict[str, list[dict[str, Any]]] = records) -> dict[str, float]:
-            return summarize(paired_ratios([r[key] for r in records["nf4"]], [r[key] for r in records["none"]]))
+            return summarize(
+                paired_ratios([r[key] for r in records["nf4"]], [r[key] for r in records["none"]])
+            )
 
         results[policy] = {
-            "settings": {"steps": steps, "prompts_per_step": prompts, "num_generations": generations,
-                         "max_completion_length": length, "repetitions": repetitions},
+            "settings": {
+                "steps": steps,
+                "prompts_per_step": prompts,
+                "num_generations": generations,
+                "max_completion_length": length,
+                "repetitions": repetitions,
+            },
             "weight_mb": {q: records[q][0]["weight_bytes_base"] / 2**20 for q in QUANTIZATIONS},
             "adapter_mb": records["none"][0]["weight_bytes_trainable"] / 2**20,
             "loaded_rss_mb": {q: summarize([r["loaded_mb"] for r in records[q]]) for q in QUANTIZATIONS},
             "peak_rss_mb": {q: summarize([r["peak_rss_mb"] for r in records[q]]) for q in QUANTIZATIONS},
-            "train_peak_rss_mb": {q: summarize([r["train_peak_rss_mb"] for r in records[q]]) for q in QUANTIZATIONS},
-            "seconds_per_step": {q: summarize([r["train_seconds"] / steps for r in records[q]])
-                                 for q in QUANTIZATIONS},
+            "train_peak_rss_mb": {
+                q: summarize([r["train_peak_rss_mb"] for r in records[q]]) for q in QUANTIZATIONS
+            },
+            "seconds_per_step": {
+                q: summarize([r["train_seconds"] / steps for r in records[q]]) for q in QUANTIZATIONS
+            },
             "cuda_mb": {q: records[q][0]["cuda"] or "no CUDA" for q in QUANTIZATIONS},
             "weight_ratio": ratio("weight_bytes_base"),
             "loaded_rss_ratio": ratio("loaded_mb"),
@@ -69,8 +99,11 @@ def measure(mode: str, threads: int, out: str | Path, policies: tuple[str, ...] 
             "train_peak_rss_ratio": ratio("train_peak_rss_mb"),
             "meets_goal": ratio("weight_bytes_base")["median"] <= GOAL,
         }
-    record = {"settings": {"method": "grpo", "base_dtype": "float32 on CPU, bfloat16 on CUDA", "threads": threads},
-              "goal": f"QLoRA base weight memory <= {GOAL} x unquantised", "policies": results}
+    record = {
+        "settings": {"method": "grpo", "base_dtype": "float32 on CPU, bfloat16 on CUDA", "threads": threads},
+        "goal": f"QLoRA base weight memory <= {GOAL} x unquantised",
+        "policies": results,
+    }
     write_results(out, NAME, mode, record, rows)
     return record
 
@@ -79,8 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__.splitlines()[0], argv)
     record = measure(args.mode, args.threads, args.out)
     for policy, result in record["policies"].items():
-        print(f"qlora {policy}: weights {result['weight_ratio']['median']:.3f}x, "
-              f"peak RSS {result['peak_rss_ratio']['median']:.3f}x")
+        print(
+            f"qlora {policy}: weights {result['weight_ratio']['median']:.3f}x, "
+            f"peak RSS {result['peak_rss_ratio']['median']:.3f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -29,12 +29,19 @@ def configurations() -> dict[str, tuple[str, str, int, dict[str, Any]]]:
     configs = {"grpo x1": ("base", "grpo", 1, dict(BASE))}
     for factor in FACTORS[:3]:
         for multiplier in MULTIPLIERS[1:]:
-            configs[f"{factor} x{multiplier}"] = (factor, "grpo", multiplier,
-                                                   {**BASE, factor: BASE[factor] * multiplier})
+            configs[f"{factor} x{multiplier}"] = (
+                factor,
+                "grpo",
+                multiplier,
+                {**BASE, factor: BASE[factor] * multiplier},
+            )
     for multiplier in MULTIPLIERS:
         configs[f"exploration_generations x{multiplier}"] = (
-            "exploration_generations", "uec_rl", multiplier,
-            {**BASE, "exploration_generations": BASE_EXPLORATION * multiplier})
+            "exploration_generations",
+            "uec_rl",
+            multiplier,
+            {**BASE, "exploration_generations": BASE_EXPLORATION * multiplier},
+        )
     return configs
 
 
@@ -56,33 +63,52 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
         rows = metrics[name]
         completions = parameters["prompts_per_step"] * parameters["num_generations"]
         tokens = sum(r["completions/mean_length"] for r in rows) / len(rows) * completions
-        point = {"method": method, "multiplier": multiplier, "parameters": parameters,
-                 "seconds_per_step": summarize(timed[name]), "generated_tokens_per_step": tokens}
+        point = {
+            "method": method,
+            "multiplier": multiplier,
+            "parameters": parameters,
+            "seconds_per_step": summarize(timed[name]),
+            "generated_tokens_per_step": tokens,
+        }
         if method == "uec_rl":
             hard = sum(r["uec/hard_prompts"] for r in rows)
             point["hard_prompts"] = hard
-            point["exploration_seconds_per_hard_prompt"] = (sum(r["time/exploration"] for r in rows) / hard
-                                                            if hard else None)
+            point["exploration_seconds_per_hard_prompt"] = (
+                sum(r["time/exploration"] for r in rows) / hard if hard else None
+            )
         points[name] = point
 
     slopes = {}
     for factor in FACTORS:
         names = (["grpo x1"] if factor != "exploration_generations" else []) + [
-            name for name, config in configs.items() if config[0] == factor]
+            name for name, config in configs.items() if config[0] == factor
+        ]
         key = "exploration_seconds_per_hard_prompt" if factor == "exploration_generations" else None
         usable = [n for n in names if key is None or points[n][key]]
         xs = [configs[n][2] for n in usable]
         ys = [points[n][key] if key else points[n]["seconds_per_step"]["median"] for n in usable]
-        slopes[factor] = {"configurations": usable, "slope_vs_parameter": loglog_slope(xs, ys) if len(set(xs)) > 1
-                          else None}
+        slopes[factor] = {
+            "configurations": usable,
+            "slope_vs_parameter": loglog_slope(xs, ys) if len(set(xs)) > 1 else None,
+        }
         if key is None:
             slopes[factor]["slope_vs_generated_tokens"] = loglog_slope(
-                [points[n]["generated_tokens_per_step"] for n in usable], ys)
-    rows_out = [{"configuration": name, "step": i + 1 + WARMUP_STEPS, "seconds": value}
-                for name, values in timed.items() for i, value in enumerate(values)]
+                [points[n]["generated_tokens_per_step"] for n in usable], ys
+            )
+    rows_out = [
+        {"configuration": name, "step": i + 1 + WARMUP_STEPS, "seconds": value}
+        for name, values in timed.items()
+        for i, value in enumerate(values)
+    ]
     record = {
-        "settings": {"base": BASE, "base_exploration_generations": BASE_EXPLORATION, "multipliers": MULTIPLIERS,
-                     "steps_timed": PLAN[mode]["steps"], "warmup_steps": WARMUP_STEPS, "threads": threads},
+        "settings": {
+            "base": BASE,
+            "base_exploration_generations": BASE_EXPLORATION,
+            "multipliers": MULTIPLIERS,
+            "steps_timed": PLAN[mode]["steps"],
+            "warmup_steps": WARMUP_STEPS,
+            "threads": threads,
+        },
         "goal": "cost linear (log-log slope <= 1) in completions and tokens",
         "points": points,
         "slopes": slopes,

@@ -22,7 +22,10 @@ from collections import defaultdict
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-MAX_NEW_TOKENS = {"toy": 64, "toy-geometry": 96}  # the paper preset's budgets (48, 96) with room for arith's tail
+MAX_NEW_TOKENS = {
+    "toy": 64,
+    "toy-geometry": 96,
+}  # the paper preset's budgets (48, 96) with room for arith's tail
 TARGETS = {
     "pass@1": (0.15, 0.60),
     "hard_share@4": (0.20, 0.60),
@@ -40,9 +43,13 @@ def main() -> None:
     from uec_repro.models.toy import RECIPES, toy_policy_dir
     from uec_repro.tasks import load_task
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--policy", default="toy", choices=sorted(RECIPES), help="which organism")
-    parser.add_argument("--cached", action="store_true", help="use the package cache instead of a fresh build")
+    parser.add_argument(
+        "--cached", action="store_true", help="use the package cache instead of a fresh build"
+    )
     parser.add_argument("--prompts", type=int, default=400, help="held-out test prompts")
     parser.add_argument("--samples", type=int, default=16, help="samples per prompt")
     args = parser.parse_args()
@@ -58,8 +65,16 @@ def main() -> None:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         test = load_task(recipe.task, "test", n=args.prompts, tokenizer=tokenizer)
         started = time.perf_counter()
-        result = evaluate_policy(model, tokenizer, test, n=args.samples, ks=(1, 4, args.samples), temperature=1.0,
-                                 max_new_tokens=MAX_NEW_TOKENS[args.policy], batch_size=1024)
+        result = evaluate_policy(
+            model,
+            tokenizer,
+            test,
+            n=args.samples,
+            ks=(1, 4, args.samples),
+            temperature=1.0,
+            max_new_tokens=MAX_NEW_TOKENS[args.policy],
+            batch_size=1024,
+        )
         eval_seconds = time.perf_counter() - started
 
     s = result.summary
@@ -76,23 +91,37 @@ def main() -> None:
     report = {
         "summary": s,
         "pass@1_by_tier": {str(t): sum(v) / len(v) for t, v in sorted(by_tier.items())},
-        "targets": {k: {"value": measured[k], "range": TARGETS[k], "met": TARGETS[k][0] <= measured[k] <= TARGETS[k][1]}
-                    for k in TARGETS},
+        "targets": {
+            k: {
+                "value": measured[k],
+                "range": TARGETS[k],
+                "met": TARGETS[k][0] <= measured[k] <= TARGETS[k][1],
+            }
+            for k in TARGETS
+        },
         "build": build,
         "build_wall_seconds_incl_cache_check": wall,
         "eval_seconds": eval_seconds,
         "examples": [p["example"] for p in result.per_prompt[:8]],
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+        },
         "recipe_digest": recipe.digest(),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     for key, target in report["targets"].items():
-        print(f"{key:18} {target['value']:8.3f}   target {target['range']}   {'met' if target['met'] else 'NOT MET'}")
+        print(
+            f"{key:18} {target['value']:8.3f}   target {target['range']}   {'met' if target['met'] else 'NOT MET'}"
+        )
     print("pass@1 by tier:", {k: round(v, 3) for k, v in report["pass@1_by_tier"].items()})
-    print(f"pass@{args.samples} {s[f'pass@{args.samples}']:.3f}  maj@{args.samples} {s[f'maj@{args.samples}']:.3f}  "
-          f"length {s['completion_length']:.1f}  eval {eval_seconds:.0f} s")
+    print(
+        f"pass@{args.samples} {s[f'pass@{args.samples}']:.3f}  maj@{args.samples} {s[f'maj@{args.samples}']:.3f}  "
+        f"length {s['completion_length']:.1f}  eval {eval_seconds:.0f} s"
+    )
     print(f"written to {out}")
 
 

@@ -47,8 +47,10 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
         trainer.create_optimizer_and_scheduler(num_training_steps=1000)
         trainer.current_gradient_accumulation_steps = 1  # set by HF's loop, read by TRL's loss
         trainer.model.train()
-        samples = trainer._samples(trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader()))),
-                                   exploration=False)
+        samples = trainer._samples(
+            trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader()))),
+            exploration=False,
+        )
 
         def forget() -> None:
             for sample in samples:
@@ -75,10 +77,16 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
         shuffled = lengths[:]
         random.Random(0).shuffle(shuffled)
         loss_real, loss_padded = padded_tokens(chunked(shuffled, size))
-        one_pass_real, one_pass_padded = padded_tokens([lengths])  # TRL's eager reference pass: the whole batch
+        one_pass_real, one_pass_padded = padded_tokens(
+            [lengths]
+        )  # TRL's eager reference pass: the whole batch
 
         mm = trainer.model.base_model.model.config
-        model_shape = (size * (sum(p + c for p, c in lengths) // len(lengths)), mm.hidden_size, mm.intermediate_size)
+        model_shape = (
+            size * (sum(p + c for p, c in lengths) // len(lengths)),
+            mm.hidden_size,
+            mm.intermediate_size,
+        )
         update_seconds, peak, shaped = [], [], []
         for _ in range(repetitions):
             update_seconds.append(_timed(update))
@@ -88,14 +96,29 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
     achieved = [update_flops / s for s in update_seconds]
     efficiency = paired_ratios(achieved, peak)
     efficiency_shaped = paired_ratios(achieved, shaped)
-    rows = [{"repetition": i, "update_seconds": s, "achieved_flops": a, "peak_matmul_flops": p,
-             "model_shape_matmul_flops": m}
-            for i, (s, a, p, m) in enumerate(zip(update_seconds, achieved, peak, shaped, strict=True))]
+    rows = [
+        {
+            "repetition": i,
+            "update_seconds": s,
+            "achieved_flops": a,
+            "peak_matmul_flops": p,
+            "model_shape_matmul_flops": m,
+        }
+        for i, (s, a, p, m) in enumerate(zip(update_seconds, achieved, peak, shaped, strict=True))
+    ]
     record = {
-        "settings": {"method": "grpo", "samples": len(samples), "mini_batch_size": size, "beta": beta,
-                     "peak_matmul_shape": PEAK_SHAPE, "model_matmul_shape": model_shape, "device": device,
-                     "dtype": str(next(trainer.model.parameters()).dtype), "repetitions": repetitions,
-                     "threads": threads},
+        "settings": {
+            "method": "grpo",
+            "samples": len(samples),
+            "mini_batch_size": size,
+            "beta": beta,
+            "peak_matmul_shape": PEAK_SHAPE,
+            "model_matmul_shape": model_shape,
+            "device": device,
+            "dtype": str(next(trainer.model.parameters()).dtype),
+            "repetitions": repetitions,
+            "threads": threads,
+        },
         "flops_per_update": update_flops,
         "flops_reference_and_old_passes": pass_flops,
         "flops_per_update_kl_off": kl_off_flops,
@@ -111,8 +134,11 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
             "trl_eager_reference_pass_whole_batch": 1 - one_pass_real / one_pass_padded,
             "loss_mini_batches_random_partition": 1 - loss_real / loss_padded,
         },
-        "forward_passes_per_sample": {"reference (no grad, only if beta != 0)": 1, "old log-probs (no grad)": 1,
-                                      "loss (forward + backward)": 1},
+        "forward_passes_per_sample": {
+            "reference (no grad, only if beta != 0)": 1,
+            "old log-probs (no grad)": 1,
+            "loss (forward + backward)": 1,
+        },
     }
     write_results(out, NAME, mode, record, rows)
     return record
@@ -130,8 +156,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(__doc__.splitlines()[0], argv)
     record = measure(args.mode, args.threads, args.out)
     eff = record["efficiency_vs_peak"]
-    print(f"update: {record['achieved_flops_per_second']['median'] / 1e9:.2f} GFLOP/s achieved, "
-          f"{eff['median']:.3f} of peak matmul [IQR {eff['q1']:.3f}-{eff['q3']:.3f}]")
+    print(
+        f"update: {record['achieved_flops_per_second']['median'] / 1e9:.2f} GFLOP/s achieved, "
+        f"{eff['median']:.3f} of peak matmul [IQR {eff['q1']:.3f}-{eff['q3']:.3f}]"
+    )
 
 
 if __name__ == "__main__":

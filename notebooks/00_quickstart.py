@@ -46,11 +46,20 @@ from pathlib import Path
 
 from uec_repro.training import RunSettings
 
-common = dict(policy=policy, steps=steps, seed=seed, eval_prompts=eval_prompts, eval_samples=eval_samples,
-              validation_every=4, overwrite=True)
+common = dict(
+    policy=policy,
+    steps=steps,
+    seed=seed,
+    eval_prompts=eval_prompts,
+    eval_samples=eval_samples,
+    validation_every=4,
+    overwrite=True,
+)
 runs_dir = Path(experiment_dir) / "quickstart"
-runs = {method: RunSettings(method=method, output_dir=str(runs_dir / method), **common)
-        for method in ("base", "grpo", "uec_rl")}
+runs = {
+    method: RunSettings(method=method, output_dir=str(runs_dir / method), **common)
+    for method in ("base", "grpo", "uec_rl")
+}
 
 # %% [markdown]
 # ## 1. A task
@@ -75,8 +84,11 @@ train.to_pandas()[["prompt", "answer", "difficulty"]]
 from uec_repro.rewards import accuracy_reward
 
 answer = train[0]["answer"]
-completions = [f"<think>...</think> \\boxed{{{answer}}}", "<think>...</think> \\boxed{7}",
-               f"the answer is {answer}"]
+completions = [
+    f"<think>...</think> \\boxed{{{answer}}}",
+    "<think>...</think> \\boxed{7}",
+    f"the answer is {answer}",
+]
 list(zip(completions, accuracy_reward(completions, answer=[answer] * 3), strict=True))
 
 # %% [markdown]
@@ -99,8 +111,10 @@ for text in sample(model, tokenizer, [train[0]["prompt"]], n=8, seed=seed).compl
 from uec_repro.training import run_training
 
 results = {method: run_training(settings) for method, settings in runs.items()}
-{method: {key: round(r["summary"][key], 3) for key in ("pass@1", f"pass@{eval_samples}", "token_entropy")}
- for method, r in results.items()}
+{
+    method: {key: round(r["summary"][key], 3) for key in ("pass@1", f"pass@{eval_samples}", "token_entropy")}
+    for method, r in results.items()
+}
 
 # %% [markdown]
 # ## 5. One plot: reward, entropy and UEC-RL's extra samples per step
@@ -123,8 +137,9 @@ for method, frame in frames.items():
     axes[1].plot(probed["step"], probed["probe/entropy"], marker=".", label=method)
 axes[2].bar(frames["uec_rl"]["step"], frames["uec_rl"]["uec/exploration_kept_positive"], label="kept (A > 0)")
 axes[2].bar(frames["uec_rl"]["step"], frames["uec_rl"]["uec/hard_prompts"], alpha=0.4, label="hard prompts")
-for ax, title in zip(axes, ("training reward", "probe entropy (same prompts for both)", "UEC-RL exploration"),
-                     strict=True):
+for ax, title in zip(
+    axes, ("training reward", "probe entropy (same prompts for both)", "UEC-RL exploration"), strict=True
+):
     ax.set(title=title, xlabel="step")
     ax.legend()
 fig.tight_layout()

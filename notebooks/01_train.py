@@ -88,10 +88,28 @@ from uec_repro.config import METHODS
 if method != "base":
     config = settings.trainer_config()
     print(METHODS[method].summary)
-    for name in ("exploration", "exploration_generations", "exploration_temperature", "retention",
-                 "exploration_rule", "overlong_filter", "batch_buffer", "replay", "replay_rule", "replay_capacity",
-                 "replay_frequency", "beta", "epsilon", "epsilon_high", "entropy_coef", "kl_cov_ratio",
-                 "clip_cov_ratio", "entropy_adv_alpha", "learning_rate", "per_device_train_batch_size"):
+    for name in (
+        "exploration",
+        "exploration_generations",
+        "exploration_temperature",
+        "retention",
+        "exploration_rule",
+        "overlong_filter",
+        "batch_buffer",
+        "replay",
+        "replay_rule",
+        "replay_capacity",
+        "replay_frequency",
+        "beta",
+        "epsilon",
+        "epsilon_high",
+        "entropy_coef",
+        "kl_cov_ratio",
+        "clip_cov_ratio",
+        "entropy_adv_alpha",
+        "learning_rate",
+        "per_device_train_batch_size",
+    ):
         print(f"{name:>28} = {getattr(config, name)}")
 
 # %% [markdown]
@@ -117,10 +135,20 @@ import pandas as pd
 metrics_file = Path(output_dir) / "metrics.jsonl"
 if metrics_file.exists():
     steps_frame = pd.read_json(metrics_file, lines=True).set_index("step")
-    columns = ["reward", "probe/entropy", "probe/sampled_nll", "entropy/update_batch", "validation/accuracy",
-               "completions/mean_length",
-               "uec/hard_prompts", "uec/exploration_kept_positive", "uec/update_samples", "uec/replayed"]
+    columns = [
+        "reward",
+        "probe/entropy",
+        "probe/sampled_nll",
+        "entropy/update_batch",
+        "validation/accuracy",
+        "completions/mean_length",
+        "uec/hard_prompts",
+        "uec/exploration_kept_positive",
+        "uec/update_samples",
+        "uec/replayed",
+    ]
     shown = steps_frame[[c for c in columns if c in steps_frame]]
-    shown.plot(subplots=True, figsize=(8, 2 * shown.shape[1]), marker=".", legend=False,
-               title=list(shown.columns))
+    shown.plot(
+        subplots=True, figsize=(8, 2 * shown.shape[1]), marker=".", legend=False, title=list(shown.columns)
+    )
     display(shown.tail())  # noqa: F821 (IPython)

@@ -7,6 +7,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -33,9 +35,19 @@
 
 # %% tags=["parameters"]
 experiment_dir = "runs/ablation"  # runs are read from (and written to) here
-methods = ["grpo", "uec_rl", "uec_rl_no_explore", "uec_rl_no_replay", "uec_rl_no_retention"]  # configurations compared
+methods = [
+    "grpo",
+    "uec_rl",
+    "uec_rl_no_explore",
+    "uec_rl_no_replay",
+    "uec_rl_no_retention",
+]  # configurations compared
 seeds = [0, 1, 2]  # one run per method and seed
-sweeps = {"exploration_temperature": [1.0, 1.5], "replay_frequency": [2, 10], "replay_capacity": [1, 4]}  # t', f_replay, s'
+sweeps = {
+    "exploration_temperature": [1.0, 1.5],
+    "replay_frequency": [2, 10],
+    "replay_capacity": [1, 4],
+}  # t', f_replay, s'
 sweep_seeds = [0, 1]  # seeds of each swept value (the unswept uec_rl runs are the default value)
 train_parameters = {"steps": 30, "eval_prompts": 200, "eval_samples": 16}  # 01_train settings of every run
 run_missing = True  # train the runs that are not complete yet (False: analyse only)

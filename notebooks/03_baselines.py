@@ -7,6 +7,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -40,7 +42,16 @@
 
 # %% tags=["parameters"]
 experiment_dir = "runs/baselines"  # runs are read from (and written to) here
-methods = ["base", "grpo", "dapo", "entropy_bonus", "kl_cov", "clip_cov", "entropy_adv", "uec_rl"]  # methods compared
+methods = [
+    "base",
+    "grpo",
+    "dapo",
+    "entropy_bonus",
+    "kl_cov",
+    "clip_cov",
+    "entropy_adv",
+    "uec_rl",
+]  # methods compared
 seeds = [0, 1, 2]  # one run per method and seed; bands are 95% confidence intervals over seeds
 train_parameters = {"steps": 30, "eval_prompts": 200, "eval_samples": 16}  # 01_train settings of every run
 run_missing = True  # train the runs that are not complete yet (False: analyse only)
@@ -53,7 +64,9 @@ from pathlib import Path
 from uec_repro.experiments import GridSpec, run_grid
 from uec_repro.training import training_grid
 
-grid = GridSpec.from_dict(training_grid(experiment_dir, methods, seeds, train_parameters), source="03_baselines")
+grid = GridSpec.from_dict(
+    training_grid(experiment_dir, methods, seeds, train_parameters), source="03_baselines"
+)
 out_dir = Path(figures_dir or Path(experiment_dir) / "figures")
 
 # %% [markdown]

@@ -40,7 +40,9 @@
 mode = "reference"  # "reference" (shipped results) or "runs" (your runs in experiment_dir)
 experiment_dir = "runs/default"  # read in "runs" mode
 reference_dir = "data/reference/paper"  # read in "reference" mode
-figures_dir = ""  # where the PNG/PDF/CSV files go; empty: figures/<reference name> (reference), experiment_dir/figures
+figures_dir = (
+    ""  # where the PNG/PDF/CSV files go; empty: figures/<reference name> (reference), experiment_dir/figures
+)
 
 # %%
 from pathlib import Path
@@ -58,7 +60,9 @@ from uec_repro.results import load_runs, paper_reference
 runs = load_runs(source)
 paper = paper_reference()
 main, geometry = figures.figure_blocks(runs)  # the arith block, and the geometry block where there is one
-runs.runs.groupby(["variant"]).agg(seeds=("seed", "nunique"), policy=("policy", "first"), task=("task", "first"))
+runs.runs.groupby(["variant"]).agg(
+    seeds=("seed", "nunique"), policy=("policy", "first"), task=("task", "first")
+)
 
 # %% [markdown]
 # ## The paper's claims, tested

@@ -7,6 +7,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -62,10 +64,21 @@ save_figures = False  # write every figure as a PNG file into figures_dir
 from uec_repro.bandit import BanditConfig
 
 config = BanditConfig(
-    seed=seed, arms=arms, eta=eta, exploration_temperature=exploration_temperature, group_size=group_size,
-    exploration_group_size=exploration_group_size, rare_probability=rare_probability, steps=steps,
-    replay_every=replay_every, prompts=prompts, prompts_per_step=prompts_per_step, hard_fraction=hard_fraction,
-    initial_logit_scale=initial_logit_scale, figures_dir=figures_dir, save_figures=save_figures,
+    seed=seed,
+    arms=arms,
+    eta=eta,
+    exploration_temperature=exploration_temperature,
+    group_size=group_size,
+    exploration_group_size=exploration_group_size,
+    rare_probability=rare_probability,
+    steps=steps,
+    replay_every=replay_every,
+    prompts=prompts,
+    prompts_per_step=prompts_per_step,
+    hard_fraction=hard_fraction,
+    initial_logit_scale=initial_logit_scale,
+    figures_dir=figures_dir,
+    save_figures=save_figures,
 )
 figures = {}  # name -> matplotlib Figure, saved at the end when save_figures is True
 
@@ -87,7 +100,9 @@ figures = {}  # name -> matplotlib Figure, saved at the end when save_figures is
 # %%
 from uec_repro.bandit import first_order_table, plot_first_order, random_bandits_table
 
-first_order = first_order_table([1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.001], arms=config.arms, seed=config.seed)
+first_order = first_order_table(
+    [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.001], arms=config.arms, seed=config.seed
+)
 random_bandits = random_bandits_table(300, arms=config.arms, eta=config.eta, seed=config.seed)
 figures["bandit_first_order"] = plot_first_order(first_order, random_bandits)
 first_order
@@ -114,9 +129,13 @@ from uec_repro.bandit import (
 hard_logits = bandit_with_rare_arm(config.arms, config.rare_probability, seed=config.seed)
 rare_arm = config.arms - 1
 hard_policy = softmax(hard_logits)
-discovery = discovery_table(hard_policy, rare_arm, group_sizes=[config.group_size, config.exploration_group_size])
-baselines = {f"{g} samples at t = 1": prob_rare_arm_found(hard_policy, rare_arm, 1.0, g)
-             for g in (config.group_size, config.exploration_group_size)}
+discovery = discovery_table(
+    hard_policy, rare_arm, group_sizes=[config.group_size, config.exploration_group_size]
+)
+baselines = {
+    f"{g} samples at t = 1": prob_rare_arm_found(hard_policy, rare_arm, 1.0, g)
+    for g in (config.group_size, config.exploration_group_size)
+}
 figures["bandit_discovery"] = plot_discovery(discovery, baselines)
 discovery[discovery["temperature"].isin([1.0, config.exploration_temperature])].reset_index(drop=True)
 
@@ -130,8 +149,14 @@ discovery[discovery["temperature"].isin([1.0, config.exploration_temperature])].
 # %%
 from uec_repro.bandit import exploration_update
 
-update = exploration_update(hard_logits, rare_arm, temperature=config.exploration_temperature,
-                            group_size=config.exploration_group_size, eta=config.eta, seed=config.seed)
+update = exploration_update(
+    hard_logits,
+    rare_arm,
+    temperature=config.exploration_temperature,
+    group_size=config.exploration_group_size,
+    eta=config.eta,
+    seed=config.seed,
+)
 update.summary()
 
 # %% [markdown]

@@ -41,8 +41,16 @@ class FixedRollouts(UECTrainer):
         samples = []
         for index in range(GLOBAL_BATCH + 1):
             advantage = float(torch.randn(1, generator=generator))
-            samples.append(Sample(prompt_ids=tokens(4, 9), completion_ids=tokens(2, 17), advantage=advantage,
-                                  reward=float(advantage > 0), truncated=False, exploration=index % 4 == 0))
+            samples.append(
+                Sample(
+                    prompt_ids=tokens(4, 9),
+                    completion_ids=tokens(2, 17),
+                    advantage=advantage,
+                    reward=float(advantage > 0),
+                    truncated=False,
+                    exploration=index % 4 == 0,
+                )
+            )
         return samples
 
 
@@ -52,7 +60,9 @@ def digest(samples: list[Sample]) -> str:
     for sample in samples:
         for value in vars(sample).values():
             for part in value.values() if isinstance(value, dict) else [value]:
-                hashed.update(part.numpy().tobytes() if isinstance(part, torch.Tensor) else repr(part).encode())
+                hashed.update(
+                    part.numpy().tobytes() if isinstance(part, torch.Tensor) else repr(part).encode()
+                )
     return hashed.hexdigest()
 
 
@@ -76,19 +86,32 @@ def main() -> None:
         model, tokenizer = load_policy(args.policy, lora=LoraSettings(r=4, alpha=8, dropout=0.0))
         train, reward = load_task("arith", "train", n=64, seed=0, tokenizer=tokenizer), accuracy_reward
     config = method_config(
-        "uec_rl", output_dir=str(args.out / "run"), use_cpu=True, max_steps=args.steps, num_generations=4,
-        per_device_train_batch_size=GLOBAL_BATCH // launched_processes(), max_completion_length=24, seed=0,
-        report_to="none", save_strategy="no", disable_tqdm=True, gradient_checkpointing=False, validation_every=0,
+        "uec_rl",
+        output_dir=str(args.out / "run"),
+        use_cpu=True,
+        max_steps=args.steps,
+        num_generations=4,
+        per_device_train_batch_size=GLOBAL_BATCH // launched_processes(),
+        max_completion_length=24,
+        seed=0,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        gradient_checkpointing=False,
+        validation_every=0,
         **args.overrides,
     )
     trainer_class = FixedRollouts if args.rollouts == "fixed" else UECTrainer
-    trainer = trainer_class(model=model, reward_funcs=[reward], args=config, train_dataset=train,
-                            processing_class=tokenizer)
+    trainer = trainer_class(
+        model=model, reward_funcs=[reward], args=config, train_dataset=train, processing_class=tokenizer
+    )
     cast_trainable_to_fp32(trainer.model)
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters() if p.requires_grad}
     trainer.train()
     rank = trainer.accelerator.process_index
-    weights = {name: p.detach().contiguous() for name, p in trainer.model.named_parameters() if p.requires_grad}
+    weights = {
+        name: p.detach().contiguous() for name, p in trainer.model.named_parameters() if p.requires_grad
+    }
     save_file(weights, str(args.out / f"rank{rank}.safetensors"))
     metrics = args.out / "run" / METRICS_FILE
     report = {
@@ -99,7 +122,8 @@ def main() -> None:
         "replay_buffer": digest(trainer.replay_buffer.contents()) if trainer.replay_buffer else None,
         "replay_size": len(trainer.replay_buffer or ()),
         "replay_with_images": sum(s.images is not None for s in trainer.replay_buffer.contents())
-        if trainer.replay_buffer else 0,
+        if trainer.replay_buffer
+        else 0,
         "python_random": repr(trainer._rng.getstate()),
         "rows": [json.loads(line) for line in metrics.read_text().splitlines()] if rank == 0 else None,
     }

@@ -67,14 +67,16 @@ def test_control_the_payload_runs_when_parsed_as_a_sympy_expression(tmp_path):
 def test_no_code_from_a_completion_or_an_answer_runs(tmp_path, side):
     sentinel = tmp_path / f"pwned-{side}"
     for payload in payloads(str(sentinel)):
-        completion, gold = (f"<think>x</think>\\boxed{{{payload}}}", "5") if side == "prediction" else ("\\boxed{5}", payload)
+        completion, gold = (
+            (f"<think>x</think>\\boxed{{{payload}}}", "5")
+            if side == "prediction"
+            else ("\\boxed{5}", payload)
+        )
         assert accuracy_reward([completion], [gold]) == [0.0], payload
         assert format_reward([completion])[0] in (0.0, 1.0)
         # straight through math-verify's LaTeX parser in the worker, without the checker's shortcuts
         assert rewards._VERIFIER.verify(gold, extract_boxed(completion)) is False, payload
     assert not sentinel.exists()
-
-
 
 
 def timed_scores(completions: dict[str, str]) -> dict[str, tuple[float, float]]:
@@ -130,11 +132,67 @@ def test_the_default_bound_is_two_seconds():
 # --------------------------------------------------------------------------------------------------
 # fuzzing: every entry point, never raising, always 0.0 or 1.0, never hanging
 # --------------------------------------------------------------------------------------------------
-LATEX_TOKENS = ["\\boxed{", "\\fbox{", "{", "}", "\\frac", "\\dfrac", "\\sqrt", "^", "_", "!", "\\pi", "\\infty",
-                "\\left(", "\\right)", "(", ")", "[", "]", ",", ".", "=", "x", "y", " ", "\\text{", "cm", " cm",
-                "^\\circ", "\\%", "$", "-", "+", "*", "/", "1", "2", "9", "10", "0", "\\cdot", "\\le", "\\cup",
-                "\\begin{pmatrix}", "\\end{pmatrix}", "&", "\\\\", "\\mathrm{", "\\operatorname{", "\\log", "\\sin",
-                "__import__", "'os'", "lambda", "exec(", "\u2212", "\u00b0", "\ud7ff", "\x00", "\n"]
+LATEX_TOKENS = [
+    "\\boxed{",
+    "\\fbox{",
+    "{",
+    "}",
+    "\\frac",
+    "\\dfrac",
+    "\\sqrt",
+    "^",
+    "_",
+    "!",
+    "\\pi",
+    "\\infty",
+    "\\left(",
+    "\\right)",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ".",
+    "=",
+    "x",
+    "y",
+    " ",
+    "\\text{",
+    "cm",
+    " cm",
+    "^\\circ",
+    "\\%",
+    "$",
+    "-",
+    "+",
+    "*",
+    "/",
+    "1",
+    "2",
+    "9",
+    "10",
+    "0",
+    "\\cdot",
+    "\\le",
+    "\\cup",
+    "\\begin{pmatrix}",
+    "\\end{pmatrix}",
+    "&",
+    "\\\\",
+    "\\mathrm{",
+    "\\operatorname{",
+    "\\log",
+    "\\sin",
+    "__import__",
+    "'os'",
+    "lambda",
+    "exec(",
+    "\u2212",
+    "\u00b0",
+    "\ud7ff",
+    "\x00",
+    "\n",
+]
 GOLDS = ["5", "\\frac{1}{2}", "2\\sqrt{3}", "x^2+1", "(1,2)", "\\pi", "60", "1,000"]
 
 
@@ -143,7 +201,9 @@ def assert_well_behaved(completion, gold) -> None:
     assert accuracy_reward([completion], [gold])[0] in (0.0, 1.0)
     assert format_reward([completion])[0] in (0.0, 1.0)
     assert isinstance(completion_text(completion), str)
-    assert extract_boxed(completion_text(completion)) is None or isinstance(extract_boxed(completion_text(completion)), str)
+    assert extract_boxed(completion_text(completion)) is None or isinstance(
+        extract_boxed(completion_text(completion)), str
+    )
     assert time.perf_counter() - started < HANG_BOUND_S
 
 
@@ -164,15 +224,21 @@ def test_fuzz_latex_like_completions(text, gold):
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.integers(0, 20_000), st.sampled_from(["{", "\\frac{1}{", "\\sqrt{", "^{", "\\boxed{"]), st.booleans())
+@given(
+    st.integers(0, 20_000), st.sampled_from(["{", "\\frac{1}{", "\\sqrt{", "^{", "\\boxed{"]), st.booleans()
+)
 @example(10_000, "{", True)
 @example(1_000, "\\frac{1}{", True)
 def test_fuzz_deep_nesting(depth, opener, closed):
-    assert_well_behaved("\\boxed{" + opener * depth + "1" + "}" * (depth if closed else depth // 2) + "}", "1")
+    assert_well_behaved(
+        "\\boxed{" + opener * depth + "1" + "}" * (depth if closed else depth // 2) + "}", "1"
+    )
 
 
 @settings(max_examples=8, deadline=None)
-@given(st.sampled_from([100_000, 1_000_000]), st.sampled_from(["9", "x", "{", "}", " cm", "\\frac{1}{2}", "é"]))
+@given(
+    st.sampled_from([100_000, 1_000_000]), st.sampled_from(["9", "x", "{", "}", " cm", "\\frac{1}{2}", "é"])
+)
 def test_fuzz_huge_strings(size, unit):
     body = unit * (size // len(unit))
     for completion in (body, f"\\boxed{{{body}}}", f"<think>{body}</think>\\boxed{{5}}"):
@@ -181,8 +247,10 @@ def test_fuzz_huge_strings(size, unit):
 
 chat_values = st.recursive(
     st.none() | st.integers() | st.text(max_size=50),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["role", "content", "text", "type"]),
-                                                                 inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["role", "content", "text", "type"]), inner, max_size=3)
+    ),
     max_leaves=10,
 )
 

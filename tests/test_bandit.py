@@ -177,7 +177,9 @@ def test_simulation_is_reproducible_and_depends_on_the_seed():
 
 def test_plots_return_figures_and_save(tmp_path, simulation):
     figures = {
-        "first_order": bandit.plot_first_order(bandit.first_order_table([0.1, 0.01]), bandit.random_bandits_table(5)),
+        "first_order": bandit.plot_first_order(
+            bandit.first_order_table([0.1, 0.01]), bandit.random_bandits_table(5)
+        ),
         "simulation": bandit.plot_simulation(simulation),
         "phases": bandit.plot_phase_effects(simulation),
     }
@@ -186,11 +188,26 @@ def test_plots_return_figures_and_save(tmp_path, simulation):
     assert all(p.stat().st_size > 0 for p in paths)
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("arms", 1), ("arms", 2.5), ("eta", 0), ("eta", -1.0), ("exploration_temperature", 0.0), ("group_size", 1),
-    ("exploration_group_size", 1), ("steps", 0), ("replay_every", 0), ("prompts_per_step", 1000),
-    ("hard_fraction", 1.5), ("rare_probability", 0.0), ("seed", -1), ("figures_dir", ""), ("save_figures", 1),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("arms", 1),
+        ("arms", 2.5),
+        ("eta", 0),
+        ("eta", -1.0),
+        ("exploration_temperature", 0.0),
+        ("group_size", 1),
+        ("exploration_group_size", 1),
+        ("steps", 0),
+        ("replay_every", 0),
+        ("prompts_per_step", 1000),
+        ("hard_fraction", 1.5),
+        ("rare_probability", 0.0),
+        ("seed", -1),
+        ("figures_dir", ""),
+        ("save_figures", 1),
+    ],
+)
 def test_bad_config_raises_naming_the_parameter(field, value):
     with pytest.raises(ParameterError, match=field):
         bandit.BanditConfig(**{field: value})

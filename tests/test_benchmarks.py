@@ -82,8 +82,10 @@ def test_interleaver_alternates_turns_and_lets_a_finished_worker_go():
     assert [len(interleaver.durations[name]) for name in ("a", "b")] == [4, 2]
 
 
-@pytest.mark.parametrize("argv, parameter", [(["--mode", "slow"], "--mode"), (["--threads", "0"], "--threads"),
-                                             (["--threads", "two"], "--threads")])
+@pytest.mark.parametrize(
+    "argv, parameter",
+    [(["--mode", "slow"], "--mode"), (["--threads", "0"], "--threads"), (["--threads", "two"], "--threads")],
+)
 def test_bad_command_lines_name_the_parameter(argv, parameter):
     with pytest.raises(BenchmarkError, match=parameter):
         parse_args("test", argv)
@@ -103,8 +105,19 @@ def test_stock_config_matches_the_uec_config_with_trls_step_structure(tmp_path):
     assert stock.per_device_train_batch_size * stock.steps_per_generation == uec.per_device_train_batch_size
     assert stock.steps_per_generation == uec.updates_per_batch
     assert stock.max_steps == 3 * uec.updates_per_batch
-    for name in ("beta", "epsilon", "epsilon_high", "loss_type", "learning_rate", "temperature", "top_p",
-                 "max_completion_length", "num_generations", "disable_dropout", "seed"):
+    for name in (
+        "beta",
+        "epsilon",
+        "epsilon_high",
+        "loss_type",
+        "learning_rate",
+        "temperature",
+        "top_p",
+        "max_completion_length",
+        "num_generations",
+        "disable_dropout",
+        "seed",
+    ):
         assert getattr(stock, name) == getattr(uec, name), name
 
 
@@ -117,7 +130,9 @@ def test_generation_benchmark_writes_its_result_and_the_report(toy_policy_path, 
     record = generation.measure("quick", torch.get_num_threads(), tmp_path)
     saved = json.loads((tmp_path / "generation.json").read_text())
     assert saved["ratio"] == record["ratio"] and saved["ratio"]["n"] == 1
-    assert saved["environment"]["cuda"] == ("no CUDA" if not torch.cuda.is_available() else saved["environment"]["cuda"])
+    assert saved["environment"]["cuda"] == (
+        "no CUDA" if not torch.cuda.is_available() else saved["environment"]["cuda"]
+    )
     assert saved["same_tokens_sampled"] == 1  # same seed, same policy: the two paths sample the same tokens
     rows = (tmp_path / "generation.csv").read_text().splitlines()
     assert len(rows) == 1 + 2
@@ -144,13 +159,30 @@ def test_deferred_reference_pass_gives_the_same_training(toy_policy_path, tmp_pa
     def train(trainer_class, name):
         set_seed(0)
         model, tokenizer = load_policy(str(toy_policy_path), lora=LoraSettings(r=4, alpha=8, dropout=0.0))
-        config = method_config("uec_rl", output_dir=str(tmp_path / name), use_cpu=True, max_steps=3,
-                               per_device_train_batch_size=16, num_generations=4, max_completion_length=32,
-                               learning_rate=1e-3, seed=0, report_to="none", save_strategy="no", disable_tqdm=True,
-                               gradient_checkpointing=False, validation_every=0, replay_frequency=2)
-        trainer = trainer_class(model=model, reward_funcs=[accuracy_reward], args=config,
-                                train_dataset=load_task("arith", "train", n=64, seed=0, tokenizer=tokenizer),
-                                processing_class=tokenizer)
+        config = method_config(
+            "uec_rl",
+            output_dir=str(tmp_path / name),
+            use_cpu=True,
+            max_steps=3,
+            per_device_train_batch_size=16,
+            num_generations=4,
+            max_completion_length=32,
+            learning_rate=1e-3,
+            seed=0,
+            report_to="none",
+            save_strategy="no",
+            disable_tqdm=True,
+            gradient_checkpointing=False,
+            validation_every=0,
+            replay_frequency=2,
+        )
+        trainer = trainer_class(
+            model=model,
+            reward_funcs=[accuracy_reward],
+            args=config,
+            train_dataset=load_task("arith", "train", n=64, seed=0, tokenizer=tokenizer),
+            processing_class=tokenizer,
+        )
         cast_trainable_to_fp32(trainer.model)
         trainer.train()
         rows = [json.loads(line) for line in (tmp_path / name / METRICS_FILE).read_text().splitlines()]

@@ -20,18 +20,38 @@ from uec_repro.trainer import Sample
 
 
 def sample(i: int, **fields) -> Sample:
-    return Sample(prompt_ids=torch.arange(3) + i, completion_ids=torch.arange(i + 1), advantage=i - 1.5,
-                  reward=float(i % 2), truncated=i == 2, exploration=i > 1, **fields)
+    return Sample(
+        prompt_ids=torch.arange(3) + i,
+        completion_ids=torch.arange(i + 1),
+        advantage=i - 1.5,
+        reward=float(i % 2),
+        truncated=i == 2,
+        exploration=i > 1,
+        **fields,
+    )
 
 
 def test_samples_round_trip_with_tensors_image_inputs_nones_and_extra_tensors(tmp_path):
-    samples = [sample(0), sample(1, old_logps=torch.tensor([-0.5, -1.0])),
-               sample(2, ref_logps=torch.zeros(3), token_advantages=torch.tensor([0.1, 0.2, 0.3]),
-                      images={"pixel_values": torch.rand(8, 6), "image_grid_thw": torch.tensor([[1, 2, 4]]),
-                              "mm_token_type_ids": torch.tensor([0, 1, 1, 0])})]
+    samples = [
+        sample(0),
+        sample(1, old_logps=torch.tensor([-0.5, -1.0])),
+        sample(
+            2,
+            ref_logps=torch.zeros(3),
+            token_advantages=torch.tensor([0.1, 0.2, 0.3]),
+            images={
+                "pixel_values": torch.rand(8, 6),
+                "image_grid_thw": torch.tensor([[1, 2, 4]]),
+                "mm_token_type_ids": torch.tensor([0, 1, 1, 0]),
+            },
+        ),
+    ]
     generator = torch.Generator().manual_seed(7)
-    save_samples(tmp_path / "b.safetensors", {"batch": samples[:2], "replay": samples[2:], "empty": []},
-                 extra={"generator": generator.get_state()})
+    save_samples(
+        tmp_path / "b.safetensors",
+        {"batch": samples[:2], "replay": samples[2:], "empty": []},
+        extra={"generator": generator.get_state()},
+    )
     groups, extra = load_samples(tmp_path / "b.safetensors", Sample)
     assert [len(groups[g]) for g in ("batch", "replay", "empty")] == [2, 1, 0]
     for saved, loaded in zip(samples, groups["batch"] + groups["replay"], strict=True):
@@ -44,7 +64,11 @@ def test_samples_round_trip_with_tensors_image_inputs_nones_and_extra_tensors(tm
             assert saved.images.keys() == loaded.images.keys()
             assert all(torch.equal(saved.images[key], loaded.images[key]) for key in saved.images)
         assert (saved.advantage, saved.reward, saved.truncated, saved.exploration) == (
-            loaded.advantage, loaded.reward, loaded.truncated, loaded.exploration)
+            loaded.advantage,
+            loaded.reward,
+            loaded.truncated,
+            loaded.exploration,
+        )
     restored = torch.Generator()
     restored.set_state(extra["generator"])
     assert torch.equal(torch.rand(4, generator=generator), torch.rand(4, generator=restored))
@@ -90,7 +114,11 @@ def test_prepare_resume_keeps_the_newest_complete_checkpoint_and_its_steps(tmp_p
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-4"]
     steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert steps == [0, 1, 2, 3, 4]
-    assert [json.loads(line)["step"] for line in (tmp_path / "probe.jsonl").read_text().splitlines()] == [0, 2, 4]
+    assert [json.loads(line)["step"] for line in (tmp_path / "probe.jsonl").read_text().splitlines()] == [
+        0,
+        2,
+        4,
+    ]
 
 
 def test_prepare_resume_without_a_checkpoint_starts_over(tmp_path):

@@ -13,13 +13,27 @@ ADDED = {f.name for f in fields(UECConfig)} - {f.name for f in fields(UECConfig.
 
 def test_defaults_are_the_released_code():
     config = UECConfig(**CPU)
-    assert (config.exploration, config.retention, config.overlong_filter, config.batch_buffer, config.replay) == (
-        True, True, True, True, True)
+    assert (
+        config.exploration,
+        config.retention,
+        config.overlong_filter,
+        config.batch_buffer,
+        config.replay,
+    ) == (True, True, True, True, True)
     assert config.exploration_temperature == 1.2 and config.exploration_rule == "abs>1"
     assert (config.replay_rule, config.replay_threshold, config.replay_capacity, config.replay_frequency) == (
-        "abs", 1.0, 2.0, 5)
+        "abs",
+        1.0,
+        2.0,
+        5,
+    )
     assert (config.epsilon, config.epsilon_high, config.beta, config.top_p, config.temperature) == (
-        0.2, 0.2, 0.01, 0.99, 1.0)
+        0.2,
+        0.2,
+        0.01,
+        0.99,
+        1.0,
+    )
     assert config.updates_per_batch == 4 and config.validation_temperature == 0.5
     assert (config.loss_type, config.delta, config.disable_dropout) == ("bnpo", 3.0, True)
     assert config.bf16 is False  # CPU: fp32
@@ -44,8 +58,11 @@ def test_methods_switch_the_right_components():
     assert not any((grpo.exploration, grpo.retention, grpo.batch_buffer, grpo.replay))
     assert dapo.retention and dapo.batch_buffer and not dapo.exploration and not dapo.replay
     assert dapo.epsilon_high == 0.28 and dapo.beta == 0.0
-    for ablation, switched_off in (("uec_rl_no_explore", "exploration"), ("uec_rl_no_replay", "replay"),
-                                   ("uec_rl_no_retention", "retention")):
+    for ablation, switched_off in (
+        ("uec_rl_no_explore", "exploration"),
+        ("uec_rl_no_replay", "replay"),
+        ("uec_rl_no_retention", "retention"),
+    ):
         config = method_config(ablation, **CPU)
         differing = [f.name for f in fields(UECConfig) if getattr(config, f.name) != getattr(uec, f.name)]
         assert differing == [switched_off], ablation
@@ -106,19 +123,30 @@ def test_readme_paper_index_names_every_method():
     from pathlib import Path
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    index = readme[readme.index("## Methods and the paper index"):readme.index("## Paper vs. code")]
+    index = readme[readme.index("## Methods and the paper index") : readme.index("## Paper vs. code")]
     for name in METHODS:
         assert f"`{name}`" in index, name
 
 
 def test_exploration_rollouts_must_split_evenly_across_processes(monkeypatch):
     monkeypatch.setattr(UECConfig, "world_size", property(lambda self: 4))  # as under a 4-process launch
-    with pytest.raises(ParameterError, match=r"exploration_generations=6 must be a multiple of the number of "
-                                             r"processes \(4\)"):
+    with pytest.raises(
+        ParameterError,
+        match=r"exploration_generations=6 must be a multiple of the number of "
+        r"processes \(4\)",
+    ):
         UECConfig(**CPU, num_generations=4, per_device_train_batch_size=8, exploration_generations=6)
     assert UECConfig(**CPU, num_generations=4, per_device_train_batch_size=8).exploration_group_size == 16
-    assert UECConfig(**CPU, num_generations=4, per_device_train_batch_size=8, exploration_generations=6,
-                     exploration=False).exploration_group_size == 6  # not generated: no constraint
+    assert (
+        UECConfig(
+            **CPU,
+            num_generations=4,
+            per_device_train_batch_size=8,
+            exploration_generations=6,
+            exploration=False,
+        ).exploration_group_size
+        == 6
+    )  # not generated: no constraint
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -135,9 +163,17 @@ def test_dapo_uses_the_authors_four_batch_buffer():
     assert method_config("uec_rl", output_dir="unused", use_cpu=True).batch_buffer_capacity == 2.0
 
 
-@pytest.mark.parametrize(("field", "value"), [("kl_clamp", 0.0), ("kl_clamp", "10"), ("weight_decay", -0.1),
-                                              ("probe_every", -1), ("probe_samples", 0),
-                                              ("shuffle_mini_batches", 1)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("kl_clamp", 0.0),
+        ("kl_clamp", "10"),
+        ("weight_decay", -0.1),
+        ("probe_every", -1),
+        ("probe_samples", 0),
+        ("shuffle_mini_batches", 1),
+    ],
+)
 def test_new_fields_refuse_bad_values_by_name(field, value):
     with pytest.raises(ParameterError, match=field):
         method_config("uec_rl", output_dir="unused", use_cpu=True, **{field: value})

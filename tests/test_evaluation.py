@@ -92,14 +92,17 @@ RECORDS = [
 def test_summarize_on_hand_computed_records():
     summary = summarize(RECORDS, ks=(1, 2, 4), hard_group_size=2)
     expected = {
-        "pass@1": 5 / 12, "pass@2": 11 / 18, "pass@4": 2 / 3,
+        "pass@1": 5 / 12,
+        "pass@2": 11 / 18,
+        "pass@4": 2 / 3,
         "mean@4": 5 / 12,  # 5 correct of 12 samples
         "maj@4": 2 / 3,
         "hard_share@2": 7 / 18,
         "token_entropy": 0.8,  # (0.3 + 0.6 + 1.5) / 3
         "completion_length": 22.0,  # (10 + 20 + 36) / 3
         "truncated_share": 0.25,  # (0.25 + 0 + 0.5) / 3
-        "prompts": 3, "samples_per_prompt": 4,
+        "prompts": 3,
+        "samples_per_prompt": 4,
     }
     assert summary.keys() == expected.keys()
     for key, value in expected.items():
@@ -109,7 +112,9 @@ def test_summarize_on_hand_computed_records():
 @pytest.mark.parametrize(("group", "expected"), [(1, 7 / 12), (2, 7 / 18), (3, 1 / 3), (4, 1 / 3)])
 def test_hard_share_is_the_chance_that_a_group_has_no_correct_answer(group, expected):
     """G = 1: mean(1 - c/n) = (1 + 1/2 + 1/4) / 3; G = 3: only the c = 0 prompt can fail (C(2,3) = 0); G = 4 too."""
-    assert summarize(RECORDS, ks=(1,), hard_group_size=group)[f"hard_share@{group}"] == pytest.approx(expected)
+    assert summarize(RECORDS, ks=(1,), hard_group_size=group)[f"hard_share@{group}"] == pytest.approx(
+        expected
+    )
 
 
 def test_summarize_one_record():
@@ -136,9 +141,19 @@ def fixed_logit_policy(logits):
     backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     backend.decoder = decoders.Fuse()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="</s>", pad_token="<pad>")
-    config = LlamaConfig(vocab_size=4, hidden_size=4, intermediate_size=4, num_hidden_layers=1, num_attention_heads=1,
-                         num_key_value_heads=1, max_position_embeddings=128, rms_norm_eps=1e-12, eos_token_id=1,
-                         pad_token_id=0, bos_token_id=None)
+    config = LlamaConfig(
+        vocab_size=4,
+        hidden_size=4,
+        intermediate_size=4,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        num_key_value_heads=1,
+        max_position_embeddings=128,
+        rms_norm_eps=1e-12,
+        eos_token_id=1,
+        pad_token_id=0,
+        bos_token_id=None,
+    )
     model = LlamaForCausalLM(config)
     with torch.no_grad():
         for parameter in model.parameters():
@@ -186,7 +201,10 @@ def test_token_entropy_is_that_of_the_distribution_at_the_sampling_temperature(f
 
 
 # -log p of each token at T: (EOS, a, b) = (ln 4, ln 4, ln 2) at T = 1 and (ln 6, ln 6, ln 3/2) at T = 0.5
-NLL_BY_TEMPERATURE = {1.0: (math.log(4), math.log(4), math.log(2)), 0.5: (math.log(6), math.log(6), math.log(1.5))}
+NLL_BY_TEMPERATURE = {
+    1.0: (math.log(4), math.log(4), math.log(2)),
+    0.5: (math.log(6), math.log(6), math.log(1.5)),
+}
 
 
 @pytest.mark.parametrize("temperature", [0.5, 1.0])
@@ -210,11 +228,17 @@ def test_sampled_lengths_truncation_and_text_agree(fixed_policy):
     samples = sample(model, tokenizer, PROMPTS, n=8, max_new_tokens=6, batch_size=16)
     assert [len(x) for x in (samples.completions, samples.lengths, samples.truncated)] == [3, 3, 3]
     pairs = []
-    for texts, lengths, truncated in zip(samples.completions, samples.lengths, samples.truncated, strict=True):
+    for texts, lengths, truncated in zip(
+        samples.completions, samples.lengths, samples.truncated, strict=True
+    ):
         assert len(texts) == len(lengths) == len(truncated) == 8
         for text, length, cut in zip(texts, lengths, truncated, strict=True):
             assert set(text) <= {"a", "b"}
-            assert (length, cut) == ((6, True) if len(text) == 6 else (len(text) + 1, False)), (text, length, cut)
+            assert (length, cut) == ((6, True) if len(text) == 6 else (len(text) + 1, False)), (
+                text,
+                length,
+                cut,
+            )
             pairs.append((length, cut))
     # p(EOS) = 1/4 per token: both outcomes, and several lengths, occur among 24 samples (seeded)
     assert {cut for _, cut in pairs} == {True, False} and len({length for length, _ in pairs}) >= 3
@@ -304,8 +328,14 @@ def test_images_travel_with_their_prompts_and_no_special_tokens_are_added(fixed_
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(n=0), dict(temperature=0.0), dict(top_p=0.0), dict(top_p=1.01), dict(max_new_tokens=0),
-     dict(batch_size=0)],
+    [
+        dict(n=0),
+        dict(temperature=0.0),
+        dict(top_p=0.0),
+        dict(top_p=1.01),
+        dict(max_new_tokens=0),
+        dict(batch_size=0),
+    ],
 )
 def test_sample_rejects_impossible_settings(fixed_policy, bad):
     model, tokenizer = fixed_policy
@@ -315,7 +345,9 @@ def test_sample_rejects_impossible_settings(fixed_policy, bad):
 
 def test_sample_accepts_the_smallest_settings(fixed_policy):
     model, tokenizer = fixed_policy
-    samples = sample(model, tokenizer, ["a"], n=1, max_new_tokens=1, batch_size=1, top_p=1.0, temperature=1e-3)
+    samples = sample(
+        model, tokenizer, ["a"], n=1, max_new_tokens=1, batch_size=1, top_p=1.0, temperature=1e-3
+    )
     assert samples.lengths == [[1]] and samples.completions == [["b"]]  # T -> 0: the most likely token, b
 
 

@@ -25,12 +25,28 @@ def make_trainer(policy_path, out, method="uec_rl", reward=accuracy_reward, **ov
 
     set_seed(0)
     model, tokenizer = load_policy(str(policy_path), lora=LoraSettings(r=4, alpha=8, dropout=0.0))
-    settings = dict(output_dir=str(out), use_cpu=True, max_steps=2, per_device_train_batch_size=16, num_generations=4,
-                    max_completion_length=24, learning_rate=1e-3, seed=0, report_to="none", save_strategy="no",
-                    disable_tqdm=True, gradient_checkpointing=False, batch_buffer=False)
-    trainer = UECTrainer(model=model, reward_funcs=[reward], args=method_config(method, **{**settings, **overrides}),
-                         train_dataset=load_task("arith", "train", n=64, seed=0, tokenizer=tokenizer),
-                         processing_class=tokenizer)
+    settings = dict(
+        output_dir=str(out),
+        use_cpu=True,
+        max_steps=2,
+        per_device_train_batch_size=16,
+        num_generations=4,
+        max_completion_length=24,
+        learning_rate=1e-3,
+        seed=0,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        gradient_checkpointing=False,
+        batch_buffer=False,
+    )
+    trainer = UECTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=method_config(method, **{**settings, **overrides}),
+        train_dataset=load_task("arith", "train", n=64, seed=0, tokenizer=tokenizer),
+        processing_class=tokenizer,
+    )
     cast_trainable_to_fp32(trainer.model)
     return trainer
 
@@ -60,7 +76,11 @@ def test_nonfinite_rewards_skip_the_step_and_the_next_step_trains(toy_policy_pat
     with pytest.warns(RuntimeWarning, match="step 1: non-finite rewards"):
         trainer.train()
     first, second = rows(tmp_path)
-    assert (first["faults/skipped_step"], first["uec/update_samples"], first["uec/optimizer_steps"]) == (1, 0, 0)
+    assert (first["faults/skipped_step"], first["uec/update_samples"], first["uec/optimizer_steps"]) == (
+        1,
+        0,
+        0,
+    )
     assert second["faults/skipped_step"] == 0 and second["uec/update_samples"] > 0
     assert any(not torch.equal(p, before[name]) for name, p in weights(trainer).items())
 
@@ -69,7 +89,9 @@ def test_nonfinite_rewards_skip_the_step_and_the_next_step_trains(toy_policy_pat
 def test_nonfinite_loss_or_gradients_make_no_update(toy_policy_path, tmp_path, fault):
     trainer = make_trainer(toy_policy_path, tmp_path, max_steps=1, nonfinite_patience=1)
     if fault == "loss":
-        trainer.compute_loss = lambda model, inputs, *args, **kwargs: torch.tensor(math.nan, requires_grad=True)
+        trainer.compute_loss = lambda model, inputs, *args, **kwargs: torch.tensor(
+            math.nan, requires_grad=True
+        )
     else:
         lora = next(p for name, p in trainer.model.named_parameters() if p.requires_grad)
         lora.register_hook(lambda grad: torch.full_like(grad, math.inf))
@@ -85,10 +107,19 @@ def test_too_many_nonfinite_steps_stop_the_run_before_a_checkpoint(toy_policy_pa
     def always_nan(completions, answer, **kwargs):
         return [math.inf] * len(completions)
 
-    trainer = make_trainer(toy_policy_path, tmp_path, reward=always_nan, max_steps=4, nonfinite_patience=1,
-                           save_strategy="steps", save_steps=1)
-    with pytest.raises(NonFiniteError, match=r"2 step\(s\) in a row.*nonfinite_patience=1"), \
-            pytest.warns(RuntimeWarning):
+    trainer = make_trainer(
+        toy_policy_path,
+        tmp_path,
+        reward=always_nan,
+        max_steps=4,
+        nonfinite_patience=1,
+        save_strategy="steps",
+        save_steps=1,
+    )
+    with (
+        pytest.raises(NonFiniteError, match=r"2 step\(s\) in a row.*nonfinite_patience=1"),
+        pytest.warns(RuntimeWarning),
+    ):
         trainer.train()
     assert [row["step"] for row in rows(tmp_path)] == [1]
     assert [p.name for p in tmp_path.glob("checkpoint-*")] == ["checkpoint-1"]
@@ -111,11 +142,15 @@ def test_a_short_disk_stops_the_run_and_keeps_the_earlier_checkpoint(toy_policy_
 
     def disk_usage(path):
         calls.append(path)
-        return usage(10**12, 0, 10**12 if len(calls) == 1 else 5 * 2**20)  # room for the first checkpoint only
+        return usage(
+            10**12, 0, 10**12 if len(calls) == 1 else 5 * 2**20
+        )  # room for the first checkpoint only
 
     monkeypatch.setattr(uec_repro.trainer.shutil, "disk_usage", disk_usage)
     trainer = make_trainer(toy_policy_path, tmp_path, max_steps=3, save_strategy="steps", save_steps=1)
-    with pytest.raises(InsufficientDiskError, match=r"checkpoint-2 not written: 5 MB free.*min_free_disk_mb=64"):
+    with pytest.raises(
+        InsufficientDiskError, match=r"checkpoint-2 not written: 5 MB free.*min_free_disk_mb=64"
+    ):
         trainer.train()
     assert [p.name for p in tmp_path.glob("checkpoint-*")] == ["checkpoint-1"]
     assert [row["step"] for row in rows(tmp_path)] == [1, 2]
@@ -138,8 +173,12 @@ def test_killed_runs_resume_to_the_uninterrupted_numbers(tmp_path):
     reached = [row for row in rows(reference) if row["step"] > 0]  # step 0: the probe of the initial policy
     assert any(row["uec/replayed"] for row in reached) and any(row["uec/updated"] for row in reached)
     replay_step = next(row["step"] for row in reached if row["uec/replayed"])
-    kills = [Kill("KILL", "generation", 2), Kill("KILL", "checkpoint", 4), Kill("TERM", "update", 4),
-             Kill("KILL", "replay", replay_step)]
+    kills = [
+        Kill("KILL", "generation", 2),
+        Kill("KILL", "checkpoint", 4),
+        Kill("TERM", "update", 4),
+        Kill("KILL", "replay", replay_step),
+    ]
     report = StressReport()
     run_chain(STRESS_SETTINGS, tmp_path / "killed", kills, reference, report)
     assert [a["killed"] for a in report.attempts] == [True] * len(kills), report.attempts

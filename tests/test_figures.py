@@ -146,7 +146,11 @@ def test_math_table_holds_the_papers_rows_and_ours_apart(full):
     tier_two = [sum(correct_counts("uec_rl", s)[1::2]) / (SAMPLES * PROMPTS / 2) for s in (0, 1, 2)]
     assert ours.loc[("uec_rl", "tier 2", "pass@1 (%)"), "value"] == pytest.approx(100 * sum(tier_two) / 3)
     # the paired difference to GRPO on a tier, as paired_differences computes it on those prompts alone
-    tier_one = [sum(correct_counts(m, s)[::2]) / (SAMPLES * PROMPTS / 2) for m in ("uec_rl", "grpo") for s in (0, 1, 2)]
+    tier_one = [
+        sum(correct_counts(m, s)[::2]) / (SAMPLES * PROMPTS / 2)
+        for m in ("uec_rl", "grpo")
+        for s in (0, 1, 2)
+    ]
     expected = 100 * (sum(tier_one[:3]) - sum(tier_one[3:])) / 3
     assert ours.loc[("uec_rl", "tier 1", "pass@1 - grpo (pp)"), "value"] == pytest.approx(expected)
     assert ("grpo", "tier 1", "pass@1 - grpo (pp)") not in ours.index
@@ -408,7 +412,9 @@ def test_shipped_figures_are_what_the_shipped_reference_results_make(tmp_path, r
     written = make_all(runs, tmp_path)
     for path in written:
         if path.suffix in (".csv", ".md"):
-            assert path.read_text() == (root / folder / path.name).read_text(), f"{folder}/{path.name} is stale"
+            assert path.read_text() == (root / folder / path.name).read_text(), (
+                f"{folder}/{path.name} is stale"
+            )
 
 
 def test_an_experiment_with_a_geometry_block_draws_the_geometry_view_from_it(tmp_path):
@@ -421,8 +427,12 @@ def test_an_experiment_with_a_geometry_block_draws_the_geometry_view_from_it(tmp
     ours = bars[(bars["source"] == "ours") & (bars["metric"] == "pass@1 (%)")].set_index("method")
     assert set(ours["label"]) == {"ours (toy-geometry, geometry)"}
     assert ours.loc["uec_rl", "value"] == pytest.approx(pass1_percent("uec_rl--task=geometry", (0, 1)))
-    assert set(read(out, "ablation_bars").query("source == 'ours'")["label"]) == {"ours (toy-geometry, geometry)"}
-    table = read(out, "math_table").query("source == 'ours'")  # the main block: arith, without the geometry runs
+    assert set(read(out, "ablation_bars").query("source == 'ours'")["label"]) == {
+        "ours (toy-geometry, geometry)"
+    }
+    table = read(out, "math_table").query(
+        "source == 'ours'"
+    )  # the main block: arith, without the geometry runs
     assert set(table["label"]) == {OURS} and set(table["method"]) == set(arith)
     assert set(read(out, "summary")["variant"]) == set(arith)
     claims = read(out, "claims")

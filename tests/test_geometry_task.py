@@ -79,7 +79,9 @@ def test_answer_parser(text, value):
     check_format(text)
 
 
-@pytest.mark.parametrize("text", ["\\frac{4}{6}", "2\\sqrt{8}", "1\\sqrt{3}", "\\frac{3}{1}", "12.50", "1\\pi", "x"])
+@pytest.mark.parametrize(
+    "text", ["\\frac{4}{6}", "2\\sqrt{8}", "1\\sqrt{3}", "\\frac{3}{1}", "12.50", "1\\pi", "x"]
+)
 def test_format_rules_reject(text):
     with pytest.raises(AssertionError):
         check_format(text)
@@ -295,7 +297,9 @@ def test_answer_forms_cover_geometry3k_styles(rows_by_tier):
     }
     for form, pattern in forms.items():
         assert any(re.fullmatch(pattern, a) for a in answers), form
-    assert any("Round to the nearest hundredth." in r["question"] for rows in rows_by_tier.values() for r in rows)
+    assert any(
+        "Round to the nearest hundredth." in r["question"] for rows in rows_by_tier.values() for r in rows
+    )
 
 
 def test_solutions_end_with_the_answer(rows_by_tier):
@@ -384,7 +388,10 @@ def test_load_task_geometry_prompts():
 def test_formatters(fmt, value, expected):
     from fractions import Fraction
 
-    args = [Fraction(int(v.p), int(v.q)) if isinstance(v, sp.Rational) and not isinstance(v, sp.Integer) else v for v in value]
+    args = [
+        Fraction(int(v.p), int(v.q)) if isinstance(v, sp.Rational) and not isinstance(v, sp.Integer) else v
+        for v in value
+    ]
     assert fmt(*args) == expected
 
 

@@ -15,15 +15,34 @@ pytestmark = pytest.mark.slow
 def _grpo_two_steps(policy_path, quantization, tmp_path):
     from trl import GRPOConfig, GRPOTrainer
 
-    model, tokenizer = load_policy(str(policy_path), quantization=quantization, lora=LoraSettings(r=4, alpha=8, dropout=0.0))
+    model, tokenizer = load_policy(
+        str(policy_path), quantization=quantization, lora=LoraSettings(r=4, alpha=8, dropout=0.0)
+    )
     # easy prompts, so that groups have mixed rewards and non-zero advantages
     train = load_task("arith", "train", n=16, seed=0, difficulties=[1], tokenizer=tokenizer)
     args = GRPOConfig(
-        output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=32, num_generations=8,
-        max_completion_length=32, learning_rate=1e-3, seed=0, use_cpu=True, bf16=False,
-        gradient_checkpointing=False, save_strategy="no", report_to="none", disable_tqdm=True, logging_steps=1,
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=32,
+        num_generations=8,
+        max_completion_length=32,
+        learning_rate=1e-3,
+        seed=0,
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        logging_steps=1,
     )
-    trainer = GRPOTrainer(model=model, reward_funcs=[accuracy_reward], args=args, train_dataset=train, processing_class=tokenizer)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[accuracy_reward],
+        args=args,
+        train_dataset=train,
+        processing_class=tokenizer,
+    )
     cast_trainable_to_fp32(trainer.model)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
@@ -58,8 +77,23 @@ def test_grpo_demo_runs_and_reports(toy_policy_path, tmp_path, capsys):
     from uec_repro.cli import main
 
     out = tmp_path / "demo"
-    code = main(["grpo-demo", "--policy", str(toy_policy_path), "--steps", "2", "--prompts-per-step", "4",
-                 "--eval-prompts", "8", "--eval-samples", "4", "--output-dir", str(out)])
+    code = main(
+        [
+            "grpo-demo",
+            "--policy",
+            str(toy_policy_path),
+            "--steps",
+            "2",
+            "--prompts-per-step",
+            "4",
+            "--eval-prompts",
+            "8",
+            "--eval-samples",
+            "4",
+            "--output-dir",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "pass@1" in printed and "s/step" in printed

@@ -52,11 +52,18 @@ G3K_FEATURES = datasets.Features(
 
 def g3k_split(split: str) -> dict[str, list]:
     """Five rows; row 3 has no image and row 4 an empty answer (both malformed)."""
-    problems = ["<image>Find x.", "<image>Find the area of the figure. Round to the nearest tenth.", "<image>Find y.",
-                "<image>Find z.", "<image>Find w."]
+    problems = [
+        "<image>Find x.",
+        "<image>Find the area of the figure. Round to the nearest tenth.",
+        "<image>Find y.",
+        "<image>Find z.",
+        "<image>Find w.",
+    ]
     return {
-        "images": [[{"bytes": png(c, (10 + i, 8)), "path": None}] if i != 3 else [] for i, c in enumerate(
-            ["red", "green", "blue", "white", "black"])],
+        "images": [
+            [{"bytes": png(c, (10 + i, 8)), "path": None}] if i != 3 else []
+            for i, c in enumerate(["red", "green", "blue", "white", "black"])
+        ],
         "problem": [f"{p} ({split})" for p in problems],
         "answer": ["8\\sqrt{2}", "12.5", "\\frac{40}{3}", "3", ""],
         "id": [100 + i for i in range(5)],
@@ -77,21 +84,29 @@ def hub_copies(tmp_path_factory) -> dict[str, Path]:
     for split, size in (("train", 30), ("test", 5)):
         (root / "math12k" / "data").mkdir(parents=True, exist_ok=True)
         table = pa.table(
-            {"problem": [f"What is {i} + {i}? ({split})" for i in range(size)], "answer": [str(2 * i) for i in range(size)]}
+            {
+                "problem": [f"What is {i} + {i}? ({split})" for i in range(size)],
+                "answer": [str(2 * i) for i in range(size)],
+            }
         )
         pq.write_table(table, root / "math12k" / "data" / f"{split}-00000-of-00001.parquet")
     # MATH-500: test.jsonl at the repo root
     (root / "math500").mkdir()
     with open(root / "math500" / "test.jsonl", "w", encoding="utf-8") as f:
         for i in range(4):
-            f.write(json.dumps({
-                "problem": f"Compute $\\frac{{{i}}}{{2}}$.",
-                "solution": f"It is $\\boxed{{\\frac{{{i}}}{{2}}}}$.",
-                "answer": f"\\frac{{{i}}}{{2}}",
-                "subject": "Algebra",
-                "level": i + 1,
-                "unique_id": f"test/algebra/{i}.json",
-            }) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "problem": f"Compute $\\frac{{{i}}}{{2}}$.",
+                        "solution": f"It is $\\boxed{{\\frac{{{i}}}{{2}}}}$.",
+                        "answer": f"\\frac{{{i}}}{{2}}",
+                        "subject": "Algebra",
+                        "level": i + 1,
+                        "unique_id": f"test/algebra/{i}.json",
+                    }
+                )
+                + "\n"
+            )
     # gsm8k: main/ and socratic/ configs; the loader must read main/
     for config in ("main", "socratic"):
         (root / "gsm8k" / config).mkdir(parents=True)
@@ -120,9 +135,16 @@ def load_quiet(*args, **kwargs):
 # local copies
 # --------------------------------------------------------------------------------------------------
 def test_geometry3k_rows(hub_copies):
-    with pytest.warns(MalformedRowsWarning, match=r"skipped 2 malformed row.*geometry3k-test-00003 \(no image\), geometry3k-test-00004 \(missing or empty answer\)"):
+    with pytest.warns(
+        MalformedRowsWarning,
+        match=r"skipped 2 malformed row.*geometry3k-test-00003 \(no image\), geometry3k-test-00004 \(missing or empty answer\)",
+    ):
         rows = load_hub_rows("geometry3k", "test", data_path=hub_copies["geometry3k"])
-    assert [r["id"] for r in rows] == ["geometry3k-test-00000", "geometry3k-test-00001", "geometry3k-test-00002"]
+    assert [r["id"] for r in rows] == [
+        "geometry3k-test-00000",
+        "geometry3k-test-00001",
+        "geometry3k-test-00002",
+    ]
     assert [r["answer"] for r in rows] == ["8\\sqrt{2}", "12.5", "\\frac{40}{3}"]
     assert rows[0]["question"] == "Find x. (test)"  # <image> placeholder removed
     assert all("<image>" not in r["question"] for r in rows)
@@ -312,7 +334,9 @@ def test_offline_reads_the_datasets_cache(monkeypatch, tmp_path, hub_copies):
     (``<cache>/hiyouga___geometry3k/default/0.0.0/<hash>/geometry3k-test.arrow``), from the local parquet copy.
     """
     cache = tmp_path / "cache"
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)  # building the entry must not use the network
+    monkeypatch.setattr(
+        datasets.config, "HF_HUB_OFFLINE", True
+    )  # building the entry must not use the network
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         datasets.load_dataset(

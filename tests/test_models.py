@@ -118,7 +118,9 @@ def test_nf4_gradients_do_not_depend_on_a_prior_eval_pass(tiny_policy):
 
     def lora_gradients(evaluate_first: bool) -> dict[str, torch.Tensor]:
         torch.manual_seed(0)
-        model, tokenizer = load_policy(tiny_policy, quantization="nf4", device="cpu", lora=LoraSettings(r=4, dropout=0.0))
+        model, tokenizer = load_policy(
+            tiny_policy, quantization="nf4", device="cpu", lora=LoraSettings(r=4, dropout=0.0)
+        )
         for name, param in model.named_parameters():
             if "lora_B" in name:  # non-zero B, so gradients flow through every adapter
                 torch.nn.init.normal_(param, std=0.1)

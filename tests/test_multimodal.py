@@ -20,8 +20,12 @@ def packed_batch():
     grid = torch.tensor([[1, 2, 2], [1, 1, 2], [1, 2, 3], [1, 1, 4]])
     prompt_mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1], [0, 0, 1, 1]])
     types = torch.tensor([[0, 1, 0, 0, 0, 0], [1, 0, 1, 1, 0, 0], [0, 0, 1, 0, 0, 0]])
-    output = {"pixel_values": torch.arange(16.0).unsqueeze(1).repeat(1, 3), "image_grid_thw": grid,
-              "num_images": [1, 2, 1], "mm_token_type_ids": types}
+    output = {
+        "pixel_values": torch.arange(16.0).unsqueeze(1).repeat(1, 3),
+        "image_grid_thw": grid,
+        "num_images": [1, 2, 1],
+        "mm_token_type_ids": types,
+    }
     return output, prompt_mask
 
 
@@ -32,7 +36,11 @@ def test_split_gives_each_sample_its_own_pixel_rows_grids_and_prompt_token_types
     assert second["pixel_values"][:, 0].tolist() == list(range(4, 12))  # 2 + 6 rows of its two images
     assert third["pixel_values"][:, 0].tolist() == [12, 13, 14, 15]
     assert second["image_grid_thw"].tolist() == [[1, 1, 2], [1, 2, 3]]
-    assert [r["mm_token_type_ids"].tolist() for r in (first, second, third)] == [[1, 0, 0], [1, 0, 1, 1], [1, 0]]
+    assert [r["mm_token_type_ids"].tolist() for r in (first, second, third)] == [
+        [1, 0, 0],
+        [1, 0, 1, 1],
+        [1, 0],
+    ]
 
 
 def test_collate_packs_any_subset_in_its_order_with_left_padded_prompts():
@@ -64,19 +72,40 @@ def vlm_trainer(toy_policy_path, tmp_path, **overrides):
 
     model, processor = tiny_vlm(toy_policy_path)
     data = image_task(processor, 16)
-    config = method_config("uec_rl", **{
-        "output_dir": str(tmp_path / "run"), "use_cpu": True, "max_steps": 2, "per_device_train_batch_size": 8,
-        "num_generations": 4, "max_completion_length": 12, "seed": 0, "report_to": "none", "disable_tqdm": True,
-        "gradient_checkpointing": False, "learning_rate": 1e-3, **overrides})
-    trainer = UECTrainer(model=model, reward_funcs=[seven_reward], args=config, train_dataset=data,
-                         processing_class=processor, validation_dataset=data.select(range(4)))
+    config = method_config(
+        "uec_rl",
+        **{
+            "output_dir": str(tmp_path / "run"),
+            "use_cpu": True,
+            "max_steps": 2,
+            "per_device_train_batch_size": 8,
+            "num_generations": 4,
+            "max_completion_length": 12,
+            "seed": 0,
+            "report_to": "none",
+            "disable_tqdm": True,
+            "gradient_checkpointing": False,
+            "learning_rate": 1e-3,
+            **overrides,
+        },
+    )
+    trainer = UECTrainer(
+        model=model,
+        reward_funcs=[seven_reward],
+        args=config,
+        train_dataset=data,
+        processing_class=processor,
+        validation_dataset=data.select(range(4)),
+    )
     return trainer, data
 
 
 @pytest.mark.slow
 def test_a_sample_has_the_same_log_probs_in_trls_batch_and_in_any_rebatching(toy_policy_path, tmp_path):
     trainer, data = vlm_trainer(toy_policy_path, tmp_path, save_strategy="no")
-    inputs = [data[i] for i in range(4) for _ in range(2)]  # 4 prompts, images of 16, 24, 24 and 36 patch rows
+    inputs = [
+        data[i] for i in range(4) for _ in range(2)
+    ]  # 4 prompts, images of 16, 24, 24 and 36 patch rows
     output = trainer._generate_and_score_completions(inputs)
     model = trainer.model
     samples = trainer._samples(output, exploration=False)
@@ -96,18 +125,26 @@ def test_a_sample_has_the_same_log_probs_in_trls_batch_and_in_any_rebatching(toy
 
 
 @pytest.mark.slow
-def test_uec_rl_on_a_vision_language_model_explores_trains_and_validates_with_images(toy_policy_path, tmp_path):
-    trainer, _ = vlm_trainer(toy_policy_path, tmp_path, batch_buffer=False, validation_every=2,
-                             save_strategy="steps", save_steps=2)
+def test_uec_rl_on_a_vision_language_model_explores_trains_and_validates_with_images(
+    toy_policy_path, tmp_path
+):
+    trainer, _ = vlm_trainer(
+        toy_policy_path, tmp_path, batch_buffer=False, validation_every=2, save_strategy="steps", save_steps=2
+    )
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters() if p.requires_grad}
     trainer.train()
     rows = [json.loads(line) for line in (tmp_path / "run" / METRICS_FILE).read_text().splitlines()]
     assert sum(row["uec/exploration_generated"] for row in rows) > 0
     assert sum(row["uec/update_exploration_samples"] for row in rows) > 0
     assert "validation/accuracy" in rows[1]
-    unchanged = [name for name, p in trainer.model.named_parameters()
-                 if p.requires_grad and torch.equal(p.detach(), before[name])]
+    unchanged = [
+        name
+        for name, p in trainer.model.named_parameters()
+        if p.requires_grad and torch.equal(p.detach(), before[name])
+    ]
     assert not unchanged, unchanged[:3]
     assert any("visual" in name for name in before)  # the vision tower's adapters are among those trained
     groups, _ = load_samples(tmp_path / "run" / "checkpoint-2" / BUFFERS_FILE, Sample)
-    assert groups["replay"] and all(s.images["pixel_values"].size(0) in (16, 24, 36) for s in groups["replay"])
+    assert groups["replay"] and all(
+        s.images["pixel_values"].size(0) in (16, 24, 36) for s in groups["replay"]
+    )

@@ -12,8 +12,15 @@ import pytest
 
 NOTEBOOK_DIR = Path(__file__).parents[1] / "notebooks"
 SCRIPTS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
-EXPECTED = ["00_quickstart", "01_train", "02_ablation", "03_baselines", "04_passk", "05_paper_figures",
-            "06_entropy_mechanics"]
+EXPECTED = [
+    "00_quickstart",
+    "01_train",
+    "02_ablation",
+    "03_baselines",
+    "04_passk",
+    "05_paper_figures",
+    "06_entropy_mechanics",
+]
 
 
 def test_the_suite_is_complete():
@@ -24,8 +31,9 @@ def test_the_suite_is_complete():
 def test_notebook_matches_its_script_and_has_no_outputs(script):
     stored = nbformat.read(script.with_suffix(".ipynb"), as_version=4)
     paired = jupytext.read(script)
-    assert [(c.cell_type, c.source) for c in stored.cells] == [(c.cell_type, c.source) for c in paired.cells], (
-        f"{script.name} and its .ipynb differ: run `jupytext --sync {script}`")
+    assert [(c.cell_type, c.source) for c in stored.cells] == [
+        (c.cell_type, c.source) for c in paired.cells
+    ], f"{script.name} and its .ipynb differ: run `jupytext --sync {script}`"
     for cell in stored.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{script.stem} has outputs"
@@ -45,8 +53,18 @@ def test_parameters_cell_holds_plain_values_that_papermill_lists(script):
     assert all(p["help"] for p in listed.values()), "every parameter has a comment saying what it is"
 
 
-FIGURES = ("grpo_failure_modes", "entropy_dynamics", "reward_and_validation", "passk_curves", "geometry3k_bars",
-           "math_table", "ablation_bars", "sensitivity", "step_cost", "sample_categories")
+FIGURES = (
+    "grpo_failure_modes",
+    "entropy_dynamics",
+    "reward_and_validation",
+    "passk_curves",
+    "geometry3k_bars",
+    "math_table",
+    "ablation_bars",
+    "sensitivity",
+    "step_cost",
+    "sample_categories",
+)
 
 BAD_PARAMETERS = {
     "00_quickstart": ("steps", 0),
@@ -65,8 +83,14 @@ def test_a_bad_parameter_fails_in_the_first_cells_naming_it(name, tmp_path):
     parameter, value = BAD_PARAMETERS[name]
     out = tmp_path / f"{name}.ipynb"
     with pytest.raises(papermill.PapermillExecutionError) as failure:
-        papermill.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(out), parameters={parameter: value},
-                                   cwd=str(NOTEBOOK_DIR.parent), progress_bar=False, kernel_name="python3")
+        papermill.execute_notebook(
+            str(NOTEBOOK_DIR / f"{name}.ipynb"),
+            str(out),
+            parameters={parameter: value},
+            cwd=str(NOTEBOOK_DIR.parent),
+            progress_bar=False,
+            kernel_name="python3",
+        )
     assert failure.value.ename == "ParameterError"
     assert parameter in failure.value.evalue
     executed = nbformat.read(out, as_version=4)
@@ -91,7 +115,9 @@ def test_smoke_preset_runs_every_notebook_and_writes_every_output(tmp_path, toy_
         if variant != "base":
             rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
             assert [row["step"] for row in rows] == [0, 1, 2]  # step 0: the probe of the initial policy
-            assert {"reward", "uec/hard_prompts", "time/step", "validation/accuracy", "probe/entropy"} <= set(rows[-1])
+            assert {"reward", "uec/hard_prompts", "time/step", "validation/accuracy", "probe/entropy"} <= set(
+                rows[-1]
+            )
     for name in EXPECTED[:1] + EXPECTED[2:]:
         assert (experiment / "notebooks" / f"{name}.ipynb").exists(), name
     for name in FIGURES:

@@ -202,7 +202,9 @@ def write_run(
 def write_experiment(root, variants: dict = FULL, incomplete: bool = True):
     """A runs directory with ``variants`` (``{variant: (method, sweep, seeds)}``), plus one running run."""
     for variant, (method, sweep, seeds) in variants.items():
-        block = {"task": sweep["task"], "policy": f"toy-{sweep['task']}"} if "task" in sweep else {}  # a task block
+        block = (
+            {"task": sweep["task"], "policy": f"toy-{sweep['task']}"} if "task" in sweep else {}
+        )  # a task block
         for seed in seeds:
             write_run(root, variant, method, sweep, seed, **block)
     if incomplete:
@@ -410,13 +412,27 @@ def test_write_summary_writes_csv_and_markdown(experiment, tmp_path):
 
 
 def write_minimal(
-    root, variant: str, seed: int, correct: list[int], probes: tuple = (), *, method=None, sweep=None, task=None
+    root,
+    variant: str,
+    seed: int,
+    correct: list[int],
+    probes: tuple = (),
+    *,
+    method=None,
+    sweep=None,
+    task=None,
 ) -> None:
     """A run folder with only what paired_differences reads: manifest, correct counts, probe rows."""
     folder = root / variant / f"seed{seed}"
     folder.mkdir(parents=True)
-    manifest = {"variant": variant, "method": method or variant, "seed": seed, "status": "complete",
-                "sweep": sweep or {}, "parameters": {"task": task} if task else {}}
+    manifest = {
+        "variant": variant,
+        "method": method or variant,
+        "seed": seed,
+        "status": "complete",
+        "sweep": sweep or {},
+        "parameters": {"task": task} if task else {},
+    }
     (folder / "run.json").write_text(json.dumps(manifest))
     (folder / "eval.json").write_text(json.dumps({"summary": {}, "n": SAMPLES, "correct": correct}))
     if probes:
@@ -624,8 +640,14 @@ def test_paper_reference_is_the_notes_table():
 
 @pytest.mark.parametrize(
     ("low", "high", "expected"),
-    [(0.01, 0.2, "higher"), (-0.2, -0.001, "lower"), (-0.1, 0.1, "not resolved"), (0.0, 0.1, "not resolved"),
-     (-0.1, 0.0, "not resolved"), (float("nan"), 0.1, "no data")],
+    [
+        (0.01, 0.2, "higher"),
+        (-0.2, -0.001, "lower"),
+        (-0.1, 0.1, "not resolved"),
+        (0.0, 0.1, "not resolved"),
+        (-0.1, 0.0, "not resolved"),
+        (float("nan"), 0.1, "no data"),
+    ],
 )
 def test_verdict_claims_a_difference_only_when_the_interval_excludes_zero(low, high, expected):
     from uec_repro.results import verdict
@@ -639,23 +661,41 @@ def test_variance_components_and_detectable_difference_by_hand():
     # mean squares: seed 2 x 4.5 = 9, prompt 2 x 2 = 4, residual 1 -> (9 - 1) / 2, (4 - 1) / 2, 1
     assert components == pytest.approx({"seed": 4.0, "prompt": 1.5, "residual": 1.0})
     z = 1.959964 + 0.841621  # two-sided 95 % and 80 % power
-    assert detectable_difference(components, 2, 2) == pytest.approx(z * math.sqrt(4 / 2 + 1.5 / 2 + 1 / 4), rel=1e-5)
-    assert detectable_difference(components, 8, 2) < detectable_difference(components, 2, 8)  # seeds dominate here
-    assert variance_components(np.array([[1.0, 2.0], [1.0, 2.0]]))["seed"] == 0.0  # clipped at 0, not negative
+    assert detectable_difference(components, 2, 2) == pytest.approx(
+        z * math.sqrt(4 / 2 + 1.5 / 2 + 1 / 4), rel=1e-5
+    )
+    assert detectable_difference(components, 8, 2) < detectable_difference(
+        components, 2, 8
+    )  # seeds dominate here
+    assert (
+        variance_components(np.array([[1.0, 2.0], [1.0, 2.0]]))["seed"] == 0.0
+    )  # clipped at 0, not negative
     with pytest.raises(ParameterError, match="2 seeds and 2 prompts"):
         variance_components(np.ones((1, 5)))
 
 
 def test_a_task_block_is_read_as_an_experiment_of_its_own(tmp_path):
-    for variant, sweep in (("grpo", {}), ("grpo--task=geometry", {"task": "geometry"}),
-                           ("uec_rl--task=geometry", {"task": "geometry"}), ("uec_rl--replay_frequency=2",
-                                                                                {"replay_frequency": 2})):
-        write_minimal(tmp_path, variant, 0, [1, 2], method=variant.split("--")[0], sweep=sweep,
-                      task=sweep.get("task", "arith"))
+    for variant, sweep in (
+        ("grpo", {}),
+        ("grpo--task=geometry", {"task": "geometry"}),
+        ("uec_rl--task=geometry", {"task": "geometry"}),
+        ("uec_rl--replay_frequency=2", {"replay_frequency": 2}),
+    ):
+        write_minimal(
+            tmp_path,
+            variant,
+            0,
+            [1, 2],
+            method=variant.split("--")[0],
+            sweep=sweep,
+            task=sweep.get("task", "arith"),
+        )
     runs = load_runs(tmp_path)
     assert run_tasks(runs) == ["arith", "geometry"]
     geometry = task_block(runs, "geometry")
-    assert sorted(geometry.runs["variant"]) == ["grpo", "uec_rl"] and geometry.runs["sweep_param"].isna().all()
+    assert (
+        sorted(geometry.runs["variant"]) == ["grpo", "uec_rl"] and geometry.runs["sweep_param"].isna().all()
+    )
     assert sorted(geometry.prompts["variant"].unique()) == ["grpo", "uec_rl"]
     arith = task_block(runs, "arith")
     assert sorted(arith.runs["variant"]) == ["grpo", "uec_rl--replay_frequency=2"]  # its own sweeps stay

@@ -121,20 +121,30 @@ def reference_extract_boxed(text: str) -> str | None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(["{", "}", "\\boxed{", "\\fbox{", "x", " ", "\U0001f600", "\ud800", "\u00e9"]),
-                max_size=40).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(["{", "}", "\\boxed{", "\\fbox{", "x", " ", "\U0001f600", "\ud800", "\u00e9"]),
+        max_size=40,
+    ).map("".join)
+)
 def test_extract_boxed_matches_the_character_loop(text):
     assert extract_boxed(text) == reference_extract_boxed(text)
 
 
 def test_completions_as_chat_messages_and_multimodal_parts():
-    messages = [[{"role": "assistant", "content": "<think>x</think>\\boxed{9}"}],
-                [{"role": "assistant", "content": [{"type": "text", "text": "\\boxed{8}"}]}]]
+    messages = [
+        [{"role": "assistant", "content": "<think>x</think>\\boxed{9}"}],
+        [{"role": "assistant", "content": [{"type": "text", "text": "\\boxed{8}"}]}],
+    ]
     assert accuracy_reward(messages, ["9", "9"]) == [1.0, 0.0]
 
 
 def test_unboxed_or_truncated_answers_score_zero():
-    assert accuracy_reward(["The answer is 42", "\\boxed{42", "<think>\\boxed{42}"], ["42"] * 3) == [0.0, 0.0, 1.0]
+    assert accuracy_reward(["The answer is 42", "\\boxed{42", "<think>\\boxed{42}"], ["42"] * 3) == [
+        0.0,
+        0.0,
+        1.0,
+    ]
 
 
 def test_misaligned_columns_are_an_error():
@@ -143,21 +153,31 @@ def test_misaligned_columns_are_an_error():
 
 
 def test_format_reward_follows_the_authors_pattern():
-    assert format_reward([
-        "<think>7*6=42</think>\\boxed{42}",
-        "<think>a</think> so the answer is \\boxed{x} done",
-        "\\boxed{42}",  # no thinking
-        "<think>7*6=42\\boxed{42}",  # thinking never closed
-        "<think>a</think> 42",  # no box
-        " <think>a</think>\\boxed{1}",  # must start with <think>, as in the authors' full match
-        "<think>a</think>\\boxed{",  # box never closed
-    ]) == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert format_reward(
+        [
+            "<think>7*6=42</think>\\boxed{42}",
+            "<think>a</think> so the answer is \\boxed{x} done",
+            "\\boxed{42}",  # no thinking
+            "<think>7*6=42\\boxed{42}",  # thinking never closed
+            "<think>a</think> 42",  # no box
+            " <think>a</think>\\boxed{1}",  # must start with <think>, as in the authors' full match
+            "<think>a</think>\\boxed{",  # box never closed
+        ]
+    ) == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize(
     ("raw", "clean"),
-    [("\\dfrac{1}{2}", "\\frac{1}{2}"), ("x = 3", "3"), ("5 \\text{ cm}", "5"), ("1,000", "1000"),
-     ("60^\\circ", "60"), ("\\pi r", "\\pi r"), ("\\text{(A)}", "(A)"), ("\\left(1,2\\right)", "(1,2)")],
+    [
+        ("\\dfrac{1}{2}", "\\frac{1}{2}"),
+        ("x = 3", "3"),
+        ("5 \\text{ cm}", "5"),
+        ("1,000", "1000"),
+        ("60^\\circ", "60"),
+        ("\\pi r", "\\pi r"),
+        ("\\text{(A)}", "(A)"),
+        ("\\left(1,2\\right)", "(1,2)"),
+    ],
 )
 def test_clean_answer(raw, clean):
     assert clean_answer(raw) == clean
@@ -243,7 +263,9 @@ math_verify.parse = parse
 def injected_worker(tmp_path, monkeypatch):
     """A fresh worker (budget 0.5 s) whose math-verify parse knows the markers above; ``kill_margin_s`` to set."""
     (tmp_path / "sitecustomize.py").write_text(INJECTED_PARSE)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    )
     workers = []
 
     def make(kill_margin_s: float) -> rewards._MathVerifyWorker:
@@ -320,8 +342,12 @@ def test_stop_ends_the_worker_and_may_be_called_twice(injected_worker):
 
 
 def test_without_math_verify_symbolic_answers_score_zero(tmp_path, monkeypatch):
-    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['math_verify'] = None  # import fails\n")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\nsys.modules['math_verify'] = None  # import fails\n"
+    )
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    )
     worker = rewards._MathVerifyWorker()
     try:
         assert worker.verify("2", "\\sqrt{4}") is False
@@ -371,22 +397,42 @@ def test_the_length_cap_is_1000_characters_either_side():
 def test_plain_numbers_are_parsed_up_to_60_characters():
     assert rewards._as_number("0." + "5" * 58) == Fraction("0." + "5" * 58)  # 60 characters
     assert rewards._as_number("0." + "5" * 59) is None  # 61
-    assert rewards._as_number("3/4") == Fraction(3, 4) and rewards._as_number("-\\frac{3}{4}") == Fraction(-3, 4)
+    assert rewards._as_number("3/4") == Fraction(3, 4) and rewards._as_number("-\\frac{3}{4}") == Fraction(
+        -3, 4
+    )
     assert rewards._as_number("\\frac{-3}{4}") == Fraction(-3, 4) and rewards._as_number("1/0") is None
 
 
 @pytest.mark.parametrize(
     ("completion", "text"),
     [
-        ([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
-          {"role": "assistant", "content": "last"}], "last"),
+        (
+            [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a"},
+                {"role": "assistant", "content": "last"},
+            ],
+            "last",
+        ),
         (("x", "y", "z"), "z"),
         (["stray", {"role": "assistant", "content": "last"}], "last"),  # the last message's type decides
         ([{"role": "user", "content": "q"}, "last"], "last"),
         (["x", "y", "z"], "z"),
         ([], ""),
-        ([{"role": "assistant", "content": [{"type": "image"}, {"type": "text", "text": "a"}, "stray",
-                                            {"type": "text", "text": "b"}]}], "ab"),
+        (
+            [
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "image"},
+                        {"type": "text", "text": "a"},
+                        "stray",
+                        {"type": "text", "text": "b"},
+                    ],
+                }
+            ],
+            "ab",
+        ),
         ([{"role": "assistant", "content": None}], ""),
         (None, ""),
     ],
@@ -397,21 +443,29 @@ def test_completion_text_takes_the_last_message(completion, text):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("no box }", None), ("a}b", None), ("\\boxed{a}{b}", "a"), ("\\boxed{a}}", "a"), ("\\fbox{1} \\boxed{2}", "2"),
-     ("\\boxed{1} \\fbox{2}", "2")],
+    [
+        ("no box }", None),
+        ("a}b", None),
+        ("\\boxed{a}{b}", "a"),
+        ("\\boxed{a}}", "a"),
+        ("\\fbox{1} \\boxed{2}", "2"),
+        ("\\boxed{1} \\fbox{2}", "2"),
+    ],
 )
 def test_extract_boxed_edges(text, expected):
     assert extract_boxed(text) == expected
 
 
 def test_format_reward_edges():
-    assert format_reward([
-        "<think>a\\boxed{</think> }",  # the box must come after </think>
-        "<think>a</think>}\\boxed{",  # a closing brace before the box does not close it
-        "<think>a}</think> 42",  # no box
-        "x</think>\\boxed{1}",  # no <think> at the start
-        "<think></think>\\boxed{}",  # empty thinking and answer: still the pattern
-    ]) == [0.0, 0.0, 0.0, 0.0, 1.0]
+    assert format_reward(
+        [
+            "<think>a\\boxed{</think> }",  # the box must come after </think>
+            "<think>a</think>}\\boxed{",  # a closing brace before the box does not close it
+            "<think>a}</think> 42",  # no box
+            "x</think>\\boxed{1}",  # no <think> at the start
+            "<think></think>\\boxed{}",  # empty thinking and answer: still the pattern
+        ]
+    ) == [0.0, 0.0, 0.0, 0.0, 1.0]
 
 
 def test_answers_over_the_length_cap_are_compared_as_strings_only():

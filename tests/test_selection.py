@@ -93,7 +93,14 @@ def test_replay_entry_rules():
     advantages = torch.tensor([1.789, 1.095, -1.095, -1.789, 0.5, 1.0])
     assert replay_entry(advantages, "abs").tolist() == [True, True, True, True, False, False]
     assert replay_entry(advantages, "positive").tolist() == [True, True, False, False, False, False]
-    assert replay_entry(advantages, "positive", threshold=1.5).tolist() == [True, False, False, False, False, False]
+    assert replay_entry(advantages, "positive", threshold=1.5).tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]
 
 
 @pytest.mark.parametrize(("function", "rule"), [(keep_exploration, "abs>2"), (replay_entry, "negative")])
@@ -151,10 +158,20 @@ def test_thresholds_are_strict():
     assert keep_exploration(at, "abs>1").tolist() == [False, False, True, True, False]
     half = torch.tensor([0.5, -0.5, 0.5625, -0.5625, 0.4375])
     assert keep_exploration(half, "abs>0.5").tolist() == [False, False, True, True, False]
-    assert keep_exploration(torch.tensor([0.0, -0.0, 0.125, -0.125]), "positive").tolist() == [False, False, True, False]
+    assert keep_exploration(torch.tensor([0.0, -0.0, 0.125, -0.125]), "positive").tolist() == [
+        False,
+        False,
+        True,
+        False,
+    ]
     assert keep_regular(torch.tensor([0.25, -0.25, 0.375]), 0.25).tolist() == [False, False, True]
     assert keep_regular(torch.tensor([0.049, -0.051, 0.051])).tolist() == [False, True, True]  # default 0.05
-    assert replay_entry(torch.tensor([1.0, -1.0, 1.125, -1.125]), "abs").tolist() == [False, False, True, True]
+    assert replay_entry(torch.tensor([1.0, -1.0, 1.125, -1.125]), "abs").tolist() == [
+        False,
+        False,
+        True,
+        True,
+    ]
     assert replay_entry(torch.tensor([1.0, 1.125]), "positive").tolist() == [False, True]
 
 
@@ -230,8 +247,13 @@ def test_trl_advantage_formula_is_the_one_re_measured_here():
 @pytest.mark.parametrize(
     ("correct", "plus", "minus"),
     # hand-computed: p = c/20, sigma = sqrt(20/19 p(1-p)), A+ = (1-p)/(sigma + 1e-4), A- = -p/(sigma + 1e-4)
-    [(1, 4.24663, -0.22351), (9, 1.07734, -0.88146), (10, 0.97449, -0.97449), (11, 0.88146, -1.07734),
-     (19, 0.22351, -4.24663)],
+    [
+        (1, 4.24663, -0.22351),
+        (9, 1.07734, -0.88146),
+        (10, 0.97449, -0.97449),
+        (11, 0.88146, -1.07734),
+        (19, 0.22351, -4.24663),
+    ],
 )
 def test_trl_advantages_of_a_g20_binary_group(correct, plus, minus):
     advantages = trl_group_advantages(binary_group(correct, 20), 20)
@@ -248,10 +270,14 @@ def test_abs_gt_1_rule_on_trl_advantages_keeps_the_same_samples(correct):
     eps 1e-6 (margins of 0.025 and more against shifts of 2e-4 relative)."""
     trl = trl_group_advantages(binary_group(correct, 20), 20)
     kept = keep_exploration(trl, "abs>1")
-    assert kept.tolist() == keep_exploration(group_advantages(binary_group(correct, 20), 20), "abs>1").tolist()
+    assert (
+        kept.tolist() == keep_exploration(group_advantages(binary_group(correct, 20), 20), "abs>1").tolist()
+    )
     positives, negatives = kept[:correct], kept[correct:]
     assert bool(positives.all()) == (correct <= 9) and bool(positives.any()) == (correct <= 9)
     assert bool(negatives.all()) == (correct >= 11) and bool(negatives.any()) == (correct >= 11)
     for rule in ("abs>0.5", "positive"):
-        assert keep_exploration(trl, rule).tolist() == keep_exploration(
-            group_advantages(binary_group(correct, 20), 20), rule).tolist()
+        assert (
+            keep_exploration(trl, rule).tolist()
+            == keep_exploration(group_advantages(binary_group(correct, 20), 20), rule).tolist()
+        )

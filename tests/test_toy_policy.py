@@ -13,7 +13,9 @@ from uec_repro.tasks import arith, generate_rows, geometry
 from uec_repro.tasks.procedural import split_of
 from uec_repro.tasks.prompts import FORMAT_PROMPT, with_instruction
 
-MICRO = toy.ToyRecipe(hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2, steps=3, batch_size=8, warmup_steps=1)
+MICRO = toy.ToyRecipe(
+    hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2, steps=3, batch_size=8, warmup_steps=1
+)
 
 
 def test_tokenizer_round_trips_and_keeps_format_words_whole():
@@ -48,8 +50,13 @@ def test_every_worked_solution_is_valid_and_styles_vary():
         _check_steps(solution, int(row["answer"]))
     # genuine choice: one problem has several distinct valid solutions
     styles = {toy.worked_solution(["+", 47, 38], random.Random(seed)) for seed in range(50)}
-    assert {"\\boxed{85}", "<think>47+38=85</think>\\boxed{85}", "<think>38+47=85</think>\\boxed{85}",
-            "<think>47+30=77,77+8=85</think>\\boxed{85}", "<think>47+8=55,55+30=85</think>\\boxed{85}"} <= styles
+    assert {
+        "\\boxed{85}",
+        "<think>47+38=85</think>\\boxed{85}",
+        "<think>38+47=85</think>\\boxed{85}",
+        "<think>47+30=77,77+8=85</think>\\boxed{85}",
+        "<think>47+8=55,55+30=85</think>\\boxed{85}",
+    } <= styles
 
 
 def test_training_texts_never_come_from_the_test_split():
@@ -128,7 +135,9 @@ def test_geometry_solutions_are_rewarded_and_styles_vary():
     short = toy.computation_of(problem.solution)
     assert problem.solution.endswith(", so " + short) and short.startswith("m \\angle ")
     assert toy.computation_of("The angles sum to 180: 8x - 36 = 180, so x = 27") == "8x - 36 = 180, so x = 27"
-    assert toy.computation_of("The width is 42/2 - 7 = 14, so A = 98") == "The width is 42/2 - 7 = 14, so A = 98"
+    assert (
+        toy.computation_of("The width is 42/2 - 7 = 14, so A = 98") == "The width is 42/2 - 7 = 14, so A = 98"
+    )
     answer = f"\\boxed{{{problem.answer}}}"
     styles = {toy.geometry_solution(problem, random.Random(seed), recipe) for seed in range(80)}
     thoughts = {problem.solution, short, toy.stepwise(problem.solution), toy.stepwise(short)}
@@ -137,10 +146,18 @@ def test_geometry_solutions_are_rewarded_and_styles_vary():
 
 def test_stepwise_works_a_closing_integer_chain_one_operation_at_a_time():
     assert toy.stepwise("so m \\angle H = 180 - 83 - 64 = 33") == (
-        "so m \\angle H = 180 - 80 = 100, 100 - 3 = 97, 97 - 60 = 37, 37 - 4 = 33")
+        "so m \\angle H = 180 - 80 = 100, 100 - 3 = 97, 97 - 60 = 37, 37 - 4 = 33"
+    )
     assert toy.stepwise("m \\angle 6 = 180 - 109 = 71") == "m \\angle 6 = 180 - 100 = 80, 80 - 9 = 71"
-    assert toy.stepwise("x = 12 + 70 + 5 = 87") == "x = 12 + 70 = 82, 82 + 5 = 87"  # round and 1-digit: as they are
-    for unchanged in ("A = 7 \\cdot 14 = 98", "C = 2\\pi (5) = 10\\pi", "x = 4.5 + 2 = 6.5", "y = 2^{10} - 24 = 1000"):
+    assert (
+        toy.stepwise("x = 12 + 70 + 5 = 87") == "x = 12 + 70 = 82, 82 + 5 = 87"
+    )  # round and 1-digit: as they are
+    for unchanged in (
+        "A = 7 \\cdot 14 = 98",
+        "C = 2\\pi (5) = 10\\pi",
+        "x = 4.5 + 2 = 6.5",
+        "y = 2^{10} - 24 = 1000",
+    ):
         assert toy.stepwise(unchanged) == unchanged
 
 

@@ -17,11 +17,29 @@ from uec_repro.validation import ParameterError
 pytestmark = pytest.mark.slow
 
 UEC_COLUMNS = (
-    "uec/hard_prompts", "uec/exploration_generated", "uec/exploration_kept_positive", "uec/exploration_kept_negative",
-    "uec/regular_kept", "uec/overlong_dropped", "uec/batch_buffer_size", "uec/updated", "uec/replay_buffer_size",
-    "uec/replayed", "uec/optimizer_steps", "reward", "completions/mean_length", "completions/clipped_ratio",
-    "time/generation", "time/scoring", "time/exploration", "time/update", "time/replay", "time/step",
-    "time/tokens_per_second", "memory/peak_rss_mb", "grad_norm",
+    "uec/hard_prompts",
+    "uec/exploration_generated",
+    "uec/exploration_kept_positive",
+    "uec/exploration_kept_negative",
+    "uec/regular_kept",
+    "uec/overlong_dropped",
+    "uec/batch_buffer_size",
+    "uec/updated",
+    "uec/replay_buffer_size",
+    "uec/replayed",
+    "uec/optimizer_steps",
+    "reward",
+    "completions/mean_length",
+    "completions/clipped_ratio",
+    "time/generation",
+    "time/scoring",
+    "time/exploration",
+    "time/update",
+    "time/replay",
+    "time/step",
+    "time/tokens_per_second",
+    "memory/peak_rss_mb",
+    "grad_norm",
 )
 
 
@@ -29,18 +47,33 @@ def run(policy_path, tmp_path, method, *, quantization="none", steps=2, **overri
     from transformers import set_seed
 
     set_seed(0)
-    model, tokenizer = load_policy(str(policy_path), quantization=quantization,
-                                   lora=LoraSettings(r=4, alpha=8, dropout=0.0))
+    model, tokenizer = load_policy(
+        str(policy_path), quantization=quantization, lora=LoraSettings(r=4, alpha=8, dropout=0.0)
+    )
     train = load_task("arith", "train", n=64, seed=0, tokenizer=tokenizer)
     settings = dict(
-        output_dir=str(tmp_path / method), use_cpu=True, max_steps=steps, per_device_train_batch_size=16,
-        num_generations=4, max_completion_length=32, learning_rate=1e-3, seed=0, report_to="none",
-        save_strategy="no", disable_tqdm=True, gradient_checkpointing=False,
+        output_dir=str(tmp_path / method),
+        use_cpu=True,
+        max_steps=steps,
+        per_device_train_batch_size=16,
+        num_generations=4,
+        max_completion_length=32,
+        learning_rate=1e-3,
+        seed=0,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        gradient_checkpointing=False,
     )
     config = method_config(method, **{**settings, **overrides})
-    trainer = UECTrainer(model=model, reward_funcs=[accuracy_reward], args=config, train_dataset=train,
-                         processing_class=tokenizer,
-                         validation_dataset=load_task("arith", "test", n=8, tokenizer=tokenizer))
+    trainer = UECTrainer(
+        model=model,
+        reward_funcs=[accuracy_reward],
+        args=config,
+        train_dataset=train,
+        processing_class=tokenizer,
+        validation_dataset=load_task("arith", "test", n=8, tokenizer=tokenizer),
+    )
     cast_trainable_to_fp32(trainer.model)
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters() if p.requires_grad}
     trainer.train()
@@ -78,15 +111,24 @@ def test_qlora_runs_train_every_adapter_weight(toy_policy_path, tmp_path, method
 
 
 def test_uec_components_are_visible_in_the_metrics(toy_policy_path, tmp_path):
-    trainer, _, rows = run(toy_policy_path, tmp_path, "uec_rl", steps=6, replay_frequency=3,
-                           exploration_temperature=1.2, per_device_train_batch_size=32)
+    trainer, _, rows = run(
+        toy_policy_path,
+        tmp_path,
+        "uec_rl",
+        steps=6,
+        replay_frequency=3,
+        exploration_temperature=1.2,
+        per_device_train_batch_size=32,
+    )
     explored = [row for row in rows if row["uec/hard_prompts"] > 0]
     assert explored, "some prompts must be hard for the toy policy"
     for row in explored:  # G' = 4 G extra rollouts per hard prompt
         assert row["uec/exploration_generated"] == 16 * row["uec/hard_prompts"]
         assert row["exploration/completions/mean_length"] > 0
     assert sum(row["uec/exploration_kept_positive"] for row in rows) > 0
-    assert sum(row["uec/update_exploration_samples"] for row in rows) > 0  # kept exploration samples are trained on
+    assert (
+        sum(row["uec/update_exploration_samples"] for row in rows) > 0
+    )  # kept exploration samples are trained on
     for row in rows:  # the batch buffer: an update only with at least B0 = 32 samples, in whole batches
         assert (row["uec/update_samples"] > 0) == bool(row["uec/updated"])
         assert row["uec/optimizer_steps"] == 4 * (row["uec/update_samples"] + row["uec/replay_samples"]) // 32
@@ -95,8 +137,12 @@ def test_uec_components_are_visible_in_the_metrics(toy_policy_path, tmp_path):
     assert replay_capacity == 64  # 2 x B0
     held_before = replay_before = 0
     for row in rows:  # the buffers' bookkeeping, step by step
-        kept = (row["uec/regular_kept"] + row["uec/exploration_kept_positive"]
-                + row["uec/exploration_kept_negative"] - row["uec/overlong_dropped"])
+        kept = (
+            row["uec/regular_kept"]
+            + row["uec/exploration_kept_positive"]
+            + row["uec/exploration_kept_negative"]
+            - row["uec/overlong_dropped"]
+        )
         held = min(held_before + kept, batch_capacity)  # the oldest samples go on overflow
         assert row["uec/update_samples"] == held // 32 * 32, row  # whole batches, all of them
         assert row["uec/batch_buffer_size"] == held - row["uec/update_samples"] < 32, row
@@ -124,8 +170,9 @@ def test_ablations_switch_off_exactly_their_component(toy_policy_path, tmp_path,
 
 
 def test_without_retention_every_sample_is_kept(toy_policy_path, tmp_path):
-    _, _, rows = run(toy_policy_path, tmp_path, "uec_rl_no_retention", steps=2, batch_buffer=False,
-                     overlong_filter=False)
+    _, _, rows = run(
+        toy_policy_path, tmp_path, "uec_rl_no_retention", steps=2, batch_buffer=False, overlong_filter=False
+    )
     for row in rows:
         assert row["uec/regular_kept"] == 16
         assert row["uec/update_samples"] == 16 + row["uec/exploration_generated"]
@@ -136,8 +183,12 @@ def test_trainer_needs_a_uec_config(toy_policy_path):
 
     model, tokenizer = load_policy(str(toy_policy_path))
     with pytest.raises(ParameterError, match="UECConfig"):
-        UECTrainer(model=model, reward_funcs=[accuracy_reward], args=GRPOConfig(output_dir="unused", use_cpu=True),
-                   processing_class=tokenizer)
+        UECTrainer(
+            model=model,
+            reward_funcs=[accuracy_reward],
+            args=GRPOConfig(output_dir="unused", use_cpu=True),
+            processing_class=tokenizer,
+        )
 
 
 def test_the_trl_hooks_we_wrap_are_still_there():
@@ -148,7 +199,13 @@ def test_the_trl_hooks_we_wrap_are_still_there():
         "_calculate_rewards": ["self", "inputs", "prompts", "completions", "completion_ids_list"],
         "_generate": ["self", "prompts"],
         "compute_loss": ["self", "model", "inputs", "return_outputs", "num_items_in_batch"],
-        "_get_per_token_logps_and_entropies": ["self", "model", "input_ids", "attention_mask", "logits_to_keep"],
+        "_get_per_token_logps_and_entropies": [
+            "self",
+            "model",
+            "input_ids",
+            "attention_mask",
+            "logits_to_keep",
+        ],
         "training_step": ["self", "model", "inputs", "num_items_in_batch"],
         "log": ["self", "logs", "start_time"],
         "train": ["self", "resume_from_checkpoint"],
@@ -159,31 +216,56 @@ def test_the_trl_hooks_we_wrap_are_still_there():
         signature = list(inspect.signature(getattr(trl.GRPOTrainer, name)).parameters)
         assert signature[: len(parameters)] == parameters, (name, signature)
     source = inspect.getsource(trl.GRPOTrainer._generate_and_score_completions)
-    for needle in ('"advantages"', '"completion_mask"', '"ref_per_token_logps"', "self.num_generations",
-                   "rewards_per_func = self._calculate_rewards(",
-                   # several processes: TRL keeps this process's rows of the gathered advantages, in process order
-                   "self.accelerator.process_index * len(prompts)",
-                   # vision-language batches (uec_repro.multimodal)
-                   'output["pixel_values"]', 'output["image_grid_thw"]', 'output["num_images"]',
-                   'output["mm_token_type_ids"]'):
+    for needle in (
+        '"advantages"',
+        '"completion_mask"',
+        '"ref_per_token_logps"',
+        "self.num_generations",
+        "rewards_per_func = self._calculate_rewards(",
+        # several processes: TRL keeps this process's rows of the gathered advantages, in process order
+        "self.accelerator.process_index * len(prompts)",
+        # vision-language batches (uec_repro.multimodal)
+        'output["pixel_values"]',
+        'output["image_grid_thw"]',
+        'output["num_images"]',
+        'output["mm_token_type_ids"]',
+    ):
         assert needle in source, needle
-    assert "rewards_per_func = gather(rewards_per_func)" in inspect.getsource(trl.GRPOTrainer._calculate_rewards)
+    assert "rewards_per_func = gather(rewards_per_func)" in inspect.getsource(
+        trl.GRPOTrainer._calculate_rewards
+    )
     logps = list(inspect.signature(trl.GRPOTrainer._get_per_token_logps_and_entropies).parameters)
     for name in ("compute_entropy", "pixel_values", "image_grid_thw", "num_images", "mm_token_type_ids"):
         assert name in logps, name
     loss = inspect.getsource(trl.GRPOTrainer._compute_loss)
-    for needle in ('inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes',
-                   "(per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)"):  # how _local_batch's weight works
+    for needle in (
+        'inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes',
+        "(per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)",
+    ):  # how _local_batch's weight works
         assert needle in loss, needle
     init = inspect.getsource(trl.GRPOTrainer.__init__)
-    for attribute in ("self.generation_config", "self.generation_kwargs", "self.eos_token_ids", "self._metrics"):
+    for attribute in (
+        "self.generation_config",
+        "self.generation_kwargs",
+        "self.eos_token_ids",
+        "self._metrics",
+    ):
         assert attribute in init, attribute
 
 
 def test_fresh_replay_shapes_entropy_advantages_once(toy_policy_path, tmp_path):
-    trainer, _, rows = run(toy_policy_path, tmp_path, "entropy_adv", steps=4, replay=True, replay_frequency=1,
-                           replay_threshold=0.0,
-                           replay_fresh_logprobs=True, batch_buffer=False, replay_capacity=4.0)
+    trainer, _, rows = run(
+        toy_policy_path,
+        tmp_path,
+        "entropy_adv",
+        steps=4,
+        replay=True,
+        replay_frequency=1,
+        replay_threshold=0.0,
+        replay_fresh_logprobs=True,
+        batch_buffer=False,
+        replay_capacity=4.0,
+    )
     assert any(row["uec/replayed"] for row in rows)
     samples = list(trainer.replay_buffer._samples)
     assert samples and all(s.token_advantages is not None for s in samples)

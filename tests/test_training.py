@@ -9,30 +9,38 @@ from uec_repro.training import EVAL_FILE, RunSettings, run_training, training_gr
 from uec_repro.validation import ParameterError
 
 
-@pytest.mark.parametrize(("changes", "named"), [
-    ({"method": "ppo"}, "method"),
-    ({"task": "aime"}, "task"),
-    ({"quantization": "int8"}, "quantization"),
-    ({"steps": 0}, "steps"),
-    ({"num_generations": 1}, "num_generations"),
-    ({"seed": -1}, "seed"),
-    ({"eval_temperature": 0.0}, "eval_temperature"),
-    ({"exploration_temperature": -1.0}, "exploration_temperature"),
-    ({"replay_frequency": 0}, "replay_frequency"),
-    ({"overrides": {"exploration_rule": "abs>2"}}, "exploration_rule"),
-    ({"overrides": {"no_such_field": 1}}, "no_such_field"),
-    ({"overrides": [("beta", 0.0)]}, "overrides"),
-    ({"save_adapter": "yes"}, "save_adapter"),
-    ({"policy": ""}, "policy"),
-])
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"method": "ppo"}, "method"),
+        ({"task": "aime"}, "task"),
+        ({"quantization": "int8"}, "quantization"),
+        ({"steps": 0}, "steps"),
+        ({"num_generations": 1}, "num_generations"),
+        ({"seed": -1}, "seed"),
+        ({"eval_temperature": 0.0}, "eval_temperature"),
+        ({"exploration_temperature": -1.0}, "exploration_temperature"),
+        ({"replay_frequency": 0}, "replay_frequency"),
+        ({"overrides": {"exploration_rule": "abs>2"}}, "exploration_rule"),
+        ({"overrides": {"no_such_field": 1}}, "no_such_field"),
+        ({"overrides": [("beta", 0.0)]}, "overrides"),
+        ({"save_adapter": "yes"}, "save_adapter"),
+        ({"policy": ""}, "policy"),
+    ],
+)
 def test_bad_settings_fail_at_once_naming_the_parameter(changes, named):
     with pytest.raises(ParameterError, match=named):
         RunSettings(**changes)
 
 
 def test_settings_become_the_methods_config_with_overrides_last():
-    config = RunSettings(method="dapo", prompts_per_step=3, num_generations=4, exploration_temperature=1.5,
-                         overrides={"beta": 0.02}).trainer_config()
+    config = RunSettings(
+        method="dapo",
+        prompts_per_step=3,
+        num_generations=4,
+        exploration_temperature=1.5,
+        overrides={"beta": 0.02},
+    ).trainer_config()
     assert config.per_device_train_batch_size == 12 and config.num_generations == 4
     assert config.epsilon_high == 0.28 and config.batch_buffer and not config.exploration  # dapo's own
     assert config.exploration_temperature == 1.5 and config.beta == 0.02
@@ -44,8 +52,14 @@ def test_from_namespace_takes_the_fields_it_finds():
 
 
 def test_training_grid_has_one_block_per_sweep_and_checks_every_value():
-    grid = training_grid("runs/exp", ["base", "grpo"], [0, 1], {"steps": 5},
-                         sweeps={"exploration_temperature": [1.0, 1.5]}, sweep_seeds=[0])
+    grid = training_grid(
+        "runs/exp",
+        ["base", "grpo"],
+        [0, 1],
+        {"steps": 5},
+        sweeps={"exploration_temperature": [1.0, 1.5]},
+        sweep_seeds=[0],
+    )
     assert grid["experiment"] == "exp" and grid["parameters"] == {"steps": 5}
     assert grid["grid"] == [
         {"methods": ["base", "grpo"], "seeds": [0, 1]},
@@ -68,8 +82,18 @@ def test_an_existing_run_is_not_overwritten_by_default(tmp_path):
 
 @pytest.mark.slow
 def test_a_short_run_writes_metrics_evaluation_and_adapter(toy_policy_path, tmp_path):
-    settings = RunSettings(method="uec_rl", steps=2, prompts_per_step=4, num_generations=4, eval_prompts=6,
-                           probe_prompts=8, eval_samples=4, validation_every=0, output_dir=str(tmp_path), threads=2)
+    settings = RunSettings(
+        method="uec_rl",
+        steps=2,
+        prompts_per_step=4,
+        num_generations=4,
+        eval_prompts=6,
+        probe_prompts=8,
+        eval_samples=4,
+        validation_every=0,
+        output_dir=str(tmp_path),
+        threads=2,
+    )
     result = run_training(settings)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [0, 1, 2]  # step 0: the probe of the initial policy
@@ -88,7 +112,20 @@ def test_a_short_run_writes_metrics_evaluation_and_adapter(toy_policy_path, tmp_
 def test_command_line_settings_are_python_literals_or_text():
     from uec_repro.cli import parse_settings
 
-    assert parse_settings(["steps=3", "learning_rate=1e-3", "overwrite=True", "overrides={'beta': 0.0}",
-                           "policy=toy", "output_dir=runs/a=b"]) == {
-        "steps": 3, "learning_rate": 1e-3, "overwrite": True, "overrides": {"beta": 0.0}, "policy": "toy",
-        "output_dir": "runs/a=b"}
+    assert parse_settings(
+        [
+            "steps=3",
+            "learning_rate=1e-3",
+            "overwrite=True",
+            "overrides={'beta': 0.0}",
+            "policy=toy",
+            "output_dir=runs/a=b",
+        ]
+    ) == {
+        "steps": 3,
+        "learning_rate": 1e-3,
+        "overwrite": True,
+        "overrides": {"beta": 0.0},
+        "policy": "toy",
+        "output_dir": "runs/a=b",
+    }

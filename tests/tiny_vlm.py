@@ -49,21 +49,47 @@ def tiny_vlm(toy_policy_path: Path, seed: int = 0):
 
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(toy_policy_path), padding_side="left")
     tokenizer.add_special_tokens({"additional_special_tokens": VISION_TOKENS})
-    processor = ImageOnlyProcessor(image_processor=Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=84 * 84),
-                                   tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    processor = ImageOnlyProcessor(
+        image_processor=Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=84 * 84),
+        tokenizer=tokenizer,
+        chat_template=CHAT_TEMPLATE,
+    )
     ids = tokenizer.convert_tokens_to_ids
-    special = {"pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id,
-               "bos_token_id": tokenizer.bos_token_id}
+    special = {
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+    }
     config = Qwen2_5_VLConfig(
-        text_config={"vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128,
-                     "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-                     "max_position_embeddings": 512, "tie_word_embeddings": True,
-                     "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}, **special},
-        vision_config={"depth": 1, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
-                       "out_hidden_size": 64, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
-                       "window_size": 56, "fullatt_block_indexes": [0]},
-        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
-        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"), **special,
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 512,
+            "tie_word_embeddings": True,
+            "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
+            **special,
+        },
+        vision_config={
+            "depth": 1,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": 64,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 56,
+            "fullatt_block_indexes": [0],
+        },
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+        **special,
     )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
@@ -79,9 +105,15 @@ def image_task(processor, n: int, seed: int = 0) -> datasets.Dataset:
     for index, row in enumerate(load_task("arith", "train", n=n, seed=seed)):
         width, height = IMAGE_SIZES[index % len(IMAGE_SIZES)]
         pixels = torch.randint(0, 256, (height, width, 3), generator=generator, dtype=torch.uint8).numpy()
-        rows.append({"id": row["id"], "question": row["question"], "answer": row["answer"],
-                     "prompt": build_prompt(row["question"], processor, image=True),
-                     "image": Image.fromarray(pixels)})
+        rows.append(
+            {
+                "id": row["id"],
+                "question": row["question"],
+                "answer": row["answer"],
+                "prompt": build_prompt(row["question"], processor, image=True),
+                "image": Image.fromarray(pixels),
+            }
+        )
     return datasets.Dataset.from_list(rows)
 
 

@@ -35,7 +35,9 @@ def main() -> None:
         pass
     from math_verify import LatexExtractionConfig, parse, verify
 
-    logging.getLogger("math_verify").setLevel(logging.ERROR)  # its "timeout is disabled" warning, once per call
+    logging.getLogger("math_verify").setLevel(
+        logging.ERROR
+    )  # its "timeout is disabled" warning, once per call
     extraction = [LatexExtractionConfig(boxed_match_priority=0)]
 
     def compare(gold: str, prediction: str) -> bool:

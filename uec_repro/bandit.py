@@ -129,8 +129,13 @@ class BanditConfig:
         check_int("seed", self.seed, minimum=0)
         check_int("arms", self.arms, minimum=2, maximum=1000)
         check_float("eta", self.eta, minimum=0.0, min_exclusive=True, maximum=10.0)
-        check_float("exploration_temperature", self.exploration_temperature, minimum=0.0, min_exclusive=True,
-                    maximum=100.0)
+        check_float(
+            "exploration_temperature",
+            self.exploration_temperature,
+            minimum=0.0,
+            min_exclusive=True,
+            maximum=100.0,
+        )
         check_int("group_size", self.group_size, minimum=2, maximum=1000)
         check_int("exploration_group_size", self.exploration_group_size, minimum=2, maximum=1000)
         check_int("steps", self.steps, minimum=1, maximum=10_000)
@@ -203,8 +208,9 @@ def _random_bandits(rng: np.random.Generator, count: int, arms: int, logit_scale
 # ---------------------------------------------------------------------------------------------
 # 1. The first-order identity
 # ---------------------------------------------------------------------------------------------
-def first_order_table(etas: Iterable[float], *, arms: int = 8, logit_scale: float = 1.0, seed: int = 0
-                      ) -> pd.DataFrame:
+def first_order_table(
+    etas: Iterable[float], *, arms: int = 8, logit_scale: float = 1.0, seed: int = 0
+) -> pd.DataFrame:
     """One random bandit, one NPG step per ``eta``: exact vs predicted entropy change.
 
     Columns: eta, actual, predicted, ratio (actual / predicted), relative_error (|actual - predicted| /
@@ -217,12 +223,20 @@ def first_order_table(etas: Iterable[float], *, arms: int = 8, logit_scale: floa
     advantage = advantages(softmax(logits), rewards)
     steps = etas[:, None] * advantage
     actual, predicted = entropy_change(logits, steps), predicted_entropy_change(logits, steps)
-    return pd.DataFrame({"eta": etas, "actual": actual, "predicted": predicted, "ratio": actual / predicted,
-                         "relative_error": np.abs(actual - predicted) / np.abs(predicted)})
+    return pd.DataFrame(
+        {
+            "eta": etas,
+            "actual": actual,
+            "predicted": predicted,
+            "ratio": actual / predicted,
+            "relative_error": np.abs(actual - predicted) / np.abs(predicted),
+        }
+    )
 
 
-def random_bandits_table(count: int, *, arms: int = 8, eta: float = 0.1, logit_scale: float = 1.5, seed: int = 0
-                         ) -> pd.DataFrame:
+def random_bandits_table(
+    count: int, *, arms: int = 8, eta: float = 0.1, logit_scale: float = 1.5, seed: int = 0
+) -> pd.DataFrame:
     """``count`` random bandits, one NPG step of ``eta`` each: columns bandit, eta, covariance
     (Cov(log pi, A)), predicted, actual."""
     check_int("count", count, minimum=1)
@@ -231,17 +245,23 @@ def random_bandits_table(count: int, *, arms: int = 8, eta: float = 0.1, logit_s
     check_float("logit_scale", logit_scale, minimum=0.0)
     logits, rewards = _random_bandits(np.random.default_rng(seed), count, arms, logit_scale)
     advantage = advantages(softmax(logits), rewards)
-    return pd.DataFrame({"bandit": np.arange(count), "eta": eta,
-                         "covariance": log_policy_covariance(softmax(logits), advantage),
-                         "predicted": predicted_entropy_change(logits, eta * advantage),
-                         "actual": entropy_change(logits, eta * advantage)})
+    return pd.DataFrame(
+        {
+            "bandit": np.arange(count),
+            "eta": eta,
+            "covariance": log_policy_covariance(softmax(logits), advantage),
+            "predicted": predicted_entropy_change(logits, eta * advantage),
+            "actual": entropy_change(logits, eta * advantage),
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # 2. Exploration at t' > 1
 # ---------------------------------------------------------------------------------------------
-def bandit_with_rare_arm(arms: int, rare_probability: float, *, logit_scale: float = 1.0, seed: int = 0
-                         ) -> np.ndarray:
+def bandit_with_rare_arm(
+    arms: int, rare_probability: float, *, logit_scale: float = 1.0, seed: int = 0
+) -> np.ndarray:
     """Logits of a ``arms``-armed policy whose last arm (the rare correct one) has ``rare_probability``;
     the other arms share the rest with random logits ~ N(0, logit_scale^2)."""
     check_int("arms", arms, minimum=2)
@@ -261,13 +281,24 @@ def prob_rare_arm_found(policy: np.ndarray, arm: int, temperature: float, group_
     return float(1.0 - (1.0 - tempered(policy, temperature)[arm]) ** group_size)
 
 
-def discovery_table(policy: np.ndarray, arm: int, group_sizes: Iterable[int],
-                    temperatures: Iterable[float] = DISCOVERY_TEMPERATURES) -> pd.DataFrame:
+def discovery_table(
+    policy: np.ndarray,
+    arm: int,
+    group_sizes: Iterable[int],
+    temperatures: Iterable[float] = DISCOVERY_TEMPERATURES,
+) -> pd.DataFrame:
     """:func:`prob_rare_arm_found` over a grid: columns temperature, group_size, tempered_probability,
     prob_found."""
-    rows = [{"temperature": float(t), "group_size": int(g), "tempered_probability": float(tempered(policy, t)[arm]),
-             "prob_found": prob_rare_arm_found(policy, arm, float(t), int(g))}
-            for g in group_sizes for t in temperatures]
+    rows = [
+        {
+            "temperature": float(t),
+            "group_size": int(g),
+            "tempered_probability": float(tempered(policy, t)[arm]),
+            "prob_found": prob_rare_arm_found(policy, arm, float(t), int(g)),
+        }
+        for g in group_sizes
+        for t in temperatures
+    ]
     return pd.DataFrame(rows)
 
 
@@ -286,17 +317,29 @@ class ExplorationUpdate:
 
     def summary(self) -> pd.Series:
         """The scalars of the update, for display."""
-        return pd.Series({"groups drawn until the arm was found": self.groups_drawn,
-                          "correct samples in the group": int((self.advantages > 0).sum()),
-                          "samples kept (|A| > 1)": int(self.kept.sum()),
-                          "advantage of a correct sample": float(self.advantages.max()),
-                          "Cov(log pi, A_kept)": self.covariance,
-                          "predicted entropy change": self.predicted,
-                          "actual entropy change": self.actual})
+        return pd.Series(
+            {
+                "groups drawn until the arm was found": self.groups_drawn,
+                "correct samples in the group": int((self.advantages > 0).sum()),
+                "samples kept (|A| > 1)": int(self.kept.sum()),
+                "advantage of a correct sample": float(self.advantages.max()),
+                "Cov(log pi, A_kept)": self.covariance,
+                "predicted entropy change": self.predicted,
+                "actual entropy change": self.actual,
+            }
+        )
 
 
-def exploration_update(logits: np.ndarray, correct_arm: int, *, temperature: float, group_size: int, eta: float,
-                       seed: int = 0, max_groups: int = 10_000) -> ExplorationUpdate:
+def exploration_update(
+    logits: np.ndarray,
+    correct_arm: int,
+    *,
+    temperature: float,
+    group_size: int,
+    eta: float,
+    seed: int = 0,
+    max_groups: int = 10_000,
+) -> ExplorationUpdate:
     """Draw groups of ``group_size`` samples at ``temperature`` until one finds ``correct_arm`` (reward 1,
     every other arm 0), keep its samples with |A| > 1 and move each kept arm's logit by ``eta`` times its
     mean kept advantage (the NPG form ``z + eta * A``)."""
@@ -312,22 +355,32 @@ def exploration_update(logits: np.ndarray, correct_arm: int, *, temperature: flo
             break
         if groups_drawn == max_groups:
             raise RuntimeError(f"none of {max_groups} groups contained arm {correct_arm}")
-    group_advantage = group_advantages(torch.from_numpy((samples == correct_arm).astype(np.float32)), group_size)
+    group_advantage = group_advantages(
+        torch.from_numpy((samples == correct_arm).astype(np.float32)), group_size
+    )
     kept = keep_exploration(group_advantage).numpy()
     group_advantage = group_advantage.numpy().astype(float)
     kept_per_arm = np.bincount(samples[kept], minlength=len(policy))
     advantage_sum = np.bincount(samples[kept], weights=group_advantage[kept], minlength=len(policy))
     step = eta * advantage_sum / np.maximum(kept_per_arm, 1)
-    return ExplorationUpdate(samples, group_advantage, kept, step, groups_drawn,
-                             float(log_policy_covariance(policy, step / eta)),
-                             float(predicted_entropy_change(logits, step)), float(entropy_change(logits, step)))
+    return ExplorationUpdate(
+        samples,
+        group_advantage,
+        kept,
+        step,
+        groups_drawn,
+        float(log_policy_covariance(policy, step / eta)),
+        float(predicted_entropy_change(logits, step)),
+        float(entropy_change(logits, step)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # 3. Replay: reinforcing the same arm again and again
 # ---------------------------------------------------------------------------------------------
-def repeated_reinforcement(logits: np.ndarray, arm: int, *, advantage: float, eta: float, repeats: int
-                           ) -> pd.DataFrame:
+def repeated_reinforcement(
+    logits: np.ndarray, arm: int, *, advantage: float, eta: float, repeats: int
+) -> pd.DataFrame:
     """Apply the NPG step ``eta * advantage`` on ``arm`` alone ``repeats`` times.
 
     One row per application: repeat, probability (of ``arm`` before the step), entropy (before),
@@ -342,11 +395,17 @@ def repeated_reinforcement(logits: np.ndarray, arm: int, *, advantage: float, et
     rows = []
     for repeat in range(repeats):
         policy = softmax(logits)
-        rows.append({"repeat": repeat, "probability": policy[arm], "entropy": float(entropy(policy)),
-                     "threshold": float(np.exp(-entropy(policy))),
-                     "covariance": float(log_policy_covariance(policy, one_arm)),
-                     "predicted": float(predicted_entropy_change(logits, eta * one_arm)),
-                     "actual": float(entropy_change(logits, eta * one_arm))})
+        rows.append(
+            {
+                "repeat": repeat,
+                "probability": policy[arm],
+                "entropy": float(entropy(policy)),
+                "threshold": float(np.exp(-entropy(policy))),
+                "covariance": float(log_policy_covariance(policy, one_arm)),
+                "predicted": float(predicted_entropy_change(logits, eta * one_arm)),
+                "actual": float(entropy_change(logits, eta * one_arm)),
+            }
+        )
         logits = npg_step(logits, one_arm, eta)
     return pd.DataFrame(rows)
 
@@ -361,7 +420,9 @@ def _sample_arms(rng: np.random.Generator, policies: np.ndarray, count: int) -> 
     return (draws > cumulative[:, None, :]).sum(axis=-1)
 
 
-def _initial_pool(config: BanditConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _initial_pool(
+    config: BanditConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Logits (prompts x arms), correct arm and hardness of every prompt. An easy prompt's correct arm is
     its most likely one; a hard prompt's is drawn from its least likely half."""
     logits = rng.normal(0.0, config.initial_logit_scale, (config.prompts, config.arms))
@@ -372,16 +433,23 @@ def _initial_pool(config: BanditConfig, rng: np.random.Generator) -> tuple[np.nd
     return logits, correct, hard
 
 
-def _group(rng: np.random.Generator, logits: np.ndarray, correct: np.ndarray, prompts: np.ndarray,
-           temperature: float, group_size: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
+def _group(
+    rng: np.random.Generator,
+    logits: np.ndarray,
+    correct: np.ndarray,
+    prompts: np.ndarray,
+    temperature: float,
+    group_size: int,
+) -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
     """``group_size`` samples per prompt at ``temperature``: prompt, arm, reward and GRPO advantage of each."""
     arms = _sample_arms(rng, softmax(logits[prompts], temperature), group_size).flatten()
     rewards = torch.from_numpy((arms == np.repeat(correct[prompts], group_size)).astype(np.float32))
     return np.repeat(prompts, group_size), arms, rewards, group_advantages(rewards, group_size)
 
 
-def _policy_gradient_step(logits: np.ndarray, samples: tuple[np.ndarray, np.ndarray, np.ndarray], weight: float
-                          ) -> np.ndarray:
+def _policy_gradient_step(
+    logits: np.ndarray, samples: tuple[np.ndarray, np.ndarray, np.ndarray], weight: float
+) -> np.ndarray:
     """The logit step of ``weight x sum_i A_i grad log pi(arm_i | prompt_i)``, where for softmax logits
     ``grad_z log pi(a) = e_a - pi`` (what the trainer's loss ``-A log pi`` does); zero for untouched prompts."""
     prompts, arms, advantage = samples
@@ -391,8 +459,9 @@ def _policy_gradient_step(logits: np.ndarray, samples: tuple[np.ndarray, np.ndar
     return step
 
 
-def _kept(prompts: np.ndarray, arms: np.ndarray, advantage: torch.Tensor, keep: torch.Tensor
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _kept(
+    prompts: np.ndarray, arms: np.ndarray, advantage: torch.Tensor, keep: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The samples a selection rule keeps, as NumPy arrays (prompt, arm, advantage)."""
     mask = keep.numpy()
     return prompts[mask], arms[mask], advantage.numpy().astype(float)[mask]
@@ -434,11 +503,21 @@ def simulate(config: BanditConfig, strategies: Sequence[str] = tuple(STRATEGIES)
             entropies, accuracies = entropy(policy), policy[np.arange(config.prompts), correct]
             for name, members in groups.items():
                 if members.any():
-                    rows.append({"strategy": strategy, "step": step, "prompts": name,
-                                 "entropy": float(entropies[members].mean()),
-                                 "accuracy": float(accuracies[members].mean()),
-                                 **{f"{phase}_effect": float(effects[phase][members].mean()) if phase in effects
-                                    else np.nan for phase in PHASES}})
+                    rows.append(
+                        {
+                            "strategy": strategy,
+                            "step": step,
+                            "prompts": name,
+                            "entropy": float(entropies[members].mean()),
+                            "accuracy": float(accuracies[members].mean()),
+                            **{
+                                f"{phase}_effect": float(effects[phase][members].mean())
+                                if phase in effects
+                                else np.nan
+                                for phase in PHASES
+                            },
+                        }
+                    )
             if step == config.steps:
                 break
             batch = rng.choice(config.prompts, config.prompts_per_step, replace=False)
@@ -446,10 +525,18 @@ def simulate(config: BanditConfig, strategies: Sequence[str] = tuple(STRATEGIES)
             phases = {"standard": _kept(prompts, arms, advantage, keep_regular(advantage))}
             failed = batch[hard_prompts(rewards, config.group_size).numpy()]
             if strategy != "policy_gradient" and len(failed):
-                prompts, arms, _, advantage = _group(rng, logits, correct, failed, config.exploration_temperature,
-                                                     config.exploration_group_size)
+                prompts, arms, _, advantage = _group(
+                    rng,
+                    logits,
+                    correct,
+                    failed,
+                    config.exploration_temperature,
+                    config.exploration_group_size,
+                )
                 phases["exploration"] = _kept(prompts, arms, advantage, keep_exploration(advantage))
-            steps = {phase: _policy_gradient_step(logits, samples, weight) for phase, samples in phases.items()}
+            steps = {
+                phase: _policy_gradient_step(logits, samples, weight) for phase, samples in phases.items()
+            }
             effects = {phase: predicted_entropy_change(logits, update) for phase, update in steps.items()}
             logits = logits + sum(steps.values())
             if strategy == "exploration_replay":
@@ -467,9 +554,12 @@ def simulate(config: BanditConfig, strategies: Sequence[str] = tuple(STRATEGIES)
 
 def entropy_summary(simulation: pd.DataFrame) -> pd.DataFrame:
     """Per (strategy, prompts): entropy at the start, lowest, highest and at the end of :func:`simulate`."""
-    grouped = simulation.sort_values("step", kind="stable").groupby(["strategy", "prompts"], sort=False)["entropy"]
-    return pd.DataFrame({"start": grouped.first(), "lowest": grouped.min(), "highest": grouped.max(),
-                         "end": grouped.last()})
+    grouped = simulation.sort_values("step", kind="stable").groupby(["strategy", "prompts"], sort=False)[
+        "entropy"
+    ]
+    return pd.DataFrame(
+        {"start": grouped.first(), "lowest": grouped.min(), "highest": grouped.max(), "end": grouped.last()}
+    )
 
 
 def phase_effects(simulation: pd.DataFrame) -> pd.DataFrame:
@@ -500,10 +590,16 @@ def plot_first_order(first_order: pd.DataFrame, random_bandits: pd.DataFrame) ->
     left.axhline(1.0, color="grey", linestyle="--", linewidth=1)
     left.set(xlabel="step size η", ylabel="actual ΔH / (−η Cov(log π, A))", title="One bandit, shrinking η")
     right.scatter(random_bandits["predicted"], random_bandits["actual"], s=10, alpha=0.6)
-    limits = [min(random_bandits[["predicted", "actual"]].min()), max(random_bandits[["predicted", "actual"]].max())]
+    limits = [
+        min(random_bandits[["predicted", "actual"]].min()),
+        max(random_bandits[["predicted", "actual"]].max()),
+    ]
     right.plot(limits, limits, color="grey", linestyle="--", linewidth=1)
-    right.set(xlabel="predicted ΔH = −η Cov(log π, A)", ylabel="actual ΔH",
-              title=f"{len(random_bandits)} random bandits, one NPG step of η = {random_bandits['eta'].iloc[0]:g}")
+    right.set(
+        xlabel="predicted ΔH = −η Cov(log π, A)",
+        ylabel="actual ΔH",
+        title=f"{len(random_bandits)} random bandits, one NPG step of η = {random_bandits['eta'].iloc[0]:g}",
+    )
     figure.tight_layout()
     return figure
 
@@ -516,10 +612,20 @@ def plot_discovery(discovery: pd.DataFrame, baselines: Mapping[str, float]) -> F
         axis.plot(rows["temperature"], rows["prob_found"], marker=".", label=f"{group_size} samples at t'")
     for label, probability in baselines.items():
         axis.axhline(probability, linestyle="--", color="grey", linewidth=1)
-        axis.annotate(label, (discovery["temperature"].min(), probability), textcoords="offset points",
-                      xytext=(2, 3), fontsize=8, color="grey")
-    axis.set(xlabel="sampling temperature t'", ylabel="P(group contains the rare correct arm)", ylim=(0, 1.02),
-             title="Finding a rare correct arm")
+        axis.annotate(
+            label,
+            (discovery["temperature"].min(), probability),
+            textcoords="offset points",
+            xytext=(2, 3),
+            fontsize=8,
+            color="grey",
+        )
+    axis.set(
+        xlabel="sampling temperature t'",
+        ylabel="P(group contains the rare correct arm)",
+        ylim=(0, 1.02),
+        title="Finding a rare correct arm",
+    )
     axis.legend()
     figure.tight_layout()
     return figure
@@ -543,7 +649,11 @@ def plot_repeated_reinforcement(reinforcement: pd.DataFrame) -> Figure:
 
 def plot_simulation(simulation: pd.DataFrame) -> Figure:
     """Mean entropy over training steps, one line per strategy, one panel per prompt group."""
-    groups = [name for name in ("all", "easy", "hard") if simulation.loc[simulation["prompts"] == name, "entropy"].notna().any()]
+    groups = [
+        name
+        for name in ("all", "easy", "hard")
+        if simulation.loc[simulation["prompts"] == name, "entropy"].notna().any()
+    ]
     figure, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.8), squeeze=False)
     for axis, name in zip(axes[0], groups, strict=True):
         for strategy, rows in simulation[simulation["prompts"] == name].groupby("strategy", sort=False):
@@ -567,8 +677,12 @@ def plot_phase_effects(simulation: pd.DataFrame, strategy: str = "exploration_re
         for phase in PHASES:
             ran = group[group[f"{phase}_effect"].notna()]
             if len(ran):
-                axis.plot(ran["step"], ran[f"{phase}_effect"], marker="." if phase == "replay" else None,
-                          label=f"{phase} update")
+                axis.plot(
+                    ran["step"],
+                    ran[f"{phase}_effect"],
+                    marker="." if phase == "replay" else None,
+                    label=f"{phase} update",
+                )
         axis.axhline(0.0, color="grey", linewidth=1)
         axis.set(xlabel="training step", title=f"{name} prompts ({strategy})")
     axes[0, 0].set_ylabel("−Cov(log π, Δz): first-order ΔH")

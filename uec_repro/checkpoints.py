@@ -43,7 +43,9 @@ BUFFERS_FILE = "uec_buffers.safetensors"
 PREFIX = "checkpoint-"
 
 
-def save_samples(path: str | Path, groups: dict[str, list[Any]], extra: dict[str, torch.Tensor] | None = None) -> None:
+def save_samples(
+    path: str | Path, groups: dict[str, list[Any]], extra: dict[str, torch.Tensor] | None = None
+) -> None:
     """Save lists of sample dataclasses (fields: tensors, dicts of tensors, ``None`` or JSON scalars) and ``extra``
     tensors."""
     tensors: dict[str, torch.Tensor] = {f"extra.{name}": t.contiguous() for name, t in (extra or {}).items()}
@@ -66,7 +68,9 @@ def save_samples(path: str | Path, groups: dict[str, list[Any]], extra: dict[str
     save_file(tensors, str(path), metadata={"samples": json.dumps(scalars)})
 
 
-def load_samples(path: str | Path, factory: Callable[..., Any]) -> tuple[dict[str, list[Any]], dict[str, torch.Tensor]]:
+def load_samples(
+    path: str | Path, factory: Callable[..., Any]
+) -> tuple[dict[str, list[Any]], dict[str, torch.Tensor]]:
     """The groups and extra tensors written by :func:`save_samples`, samples rebuilt with ``factory(**fields)``."""
     from safetensors import safe_open
 
@@ -78,23 +82,23 @@ def load_samples(path: str | Path, factory: Callable[..., Any]) -> tuple[dict[st
         groups[group] = []
         for index, record in enumerate(records):
             prefix = f"{group}.{index}."
-            own = {key[len(prefix):]: t for key, t in tensors.items() if key.startswith(prefix)}
+            own = {key[len(prefix) :]: t for key, t in tensors.items() if key.startswith(prefix)}
             for name, value in record.items():
                 if isinstance(value, dict):  # a dict of tensors
                     record[name] = {key: own.pop(f"{name}.{key}") for key in value["tensors"]}
             groups[group].append(factory(**record, **own))
-    extra = {key[len("extra."):]: t for key, t in tensors.items() if key.startswith("extra.")}
+    extra = {key[len("extra.") :]: t for key, t in tensors.items() if key.startswith("extra.")}
     return groups, extra
 
 
 def checkpoint_step(folder: Path) -> int:
     """The training step of a ``checkpoint-<step>`` folder."""
-    return int(folder.name[len(PREFIX):])
+    return int(folder.name[len(PREFIX) :])
 
 
 def complete_checkpoints(output_dir: str | Path) -> list[Path]:
     """The checkpoints of a run that were written to the end (their state file exists), oldest first."""
-    folders = [p for p in Path(output_dir).glob(f"{PREFIX}*") if p.name[len(PREFIX):].isdigit()]
+    folders = [p for p in Path(output_dir).glob(f"{PREFIX}*") if p.name[len(PREFIX) :].isdigit()]
     return sorted((p for p in folders if (p / STATE_FILE).is_file()), key=checkpoint_step)
 
 

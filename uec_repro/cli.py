@@ -39,7 +39,9 @@ def export_reference(experiment_dir: Path, destination: Path) -> int:
     experiment_dir = experiment_dir.resolve()
     runs = sorted(p.parent for p in experiment_dir.glob("*/seed*/run.json"))
     if not runs:
-        raise ParameterError(f"experiment_dir={str(experiment_dir)!r} holds no runs (<variant>/seed<k>/run.json)")
+        raise ParameterError(
+            f"experiment_dir={str(experiment_dir)!r} holds no runs (<variant>/seed<k>/run.json)"
+        )
     shutil.rmtree(destination, ignore_errors=True)
     manifests = []
     for run in runs:
@@ -52,7 +54,9 @@ def export_reference(experiment_dir: Path, destination: Path) -> int:
                 text = (run / name).read_text()
                 record = relative_paths(json.loads(text), experiment_dir)
                 indent = re.match(r"[{\[]\n( *)", text)  # keep the file's layout: a diff shows only the paths
-                (target / name).write_text(json.dumps(record, indent=len(indent[1]) if indent else None) + "\n")
+                (target / name).write_text(
+                    json.dumps(record, indent=len(indent[1]) if indent else None) + "\n"
+                )
                 if name == "run.json":
                     manifests.append(record)
             else:
@@ -121,22 +125,33 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from .grpo_demo import GRPODemoConfig
 
-    parser = argparse.ArgumentParser(prog="uec-repro", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="uec-repro", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     reproduce = commands.add_parser("reproduce", help="The main job: the default preset, then every figure.")
     reproduce.add_argument("--runs-root", default="runs", help="Where runs go (<runs-root>/default/...).")
     reproduce.add_argument("--jobs", type=int, default=None, help="Runs in parallel (default: the preset's).")
-    train = commands.add_parser("train", help="One training run (uec_repro.training.RunSettings as name=value); "
-                                              "under torchrun or accelerate launch, with several processes.")
+    train = commands.add_parser(
+        "train",
+        help="One training run (uec_repro.training.RunSettings as name=value); "
+        "under torchrun or accelerate launch, with several processes.",
+    )
     train.add_argument("settings", nargs="*", metavar="name=value", help="A RunSettings field and its value.")
     demo = commands.add_parser("grpo-demo", help="A short run of TRL's stock GRPOTrainer (no UEC-RL code).")
     for f in dataclasses.fields(GRPODemoConfig):
-        demo.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f.metadata["help"])
-    build = commands.add_parser("build-toy", help="Build (or find in the cache) a toy policy and print its folder.")
+        demo.add_argument(
+            f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f.metadata["help"]
+        )
+    build = commands.add_parser(
+        "build-toy", help="Build (or find in the cache) a toy policy and print its folder."
+    )
     build.add_argument("--policy", default="toy", choices=("toy", "toy-geometry"), help="Which organism.")
-    export = commands.add_parser("export-reference", help="Copy a finished experiment's results (no weights) to "
-                                                          "data/reference/<experiment> for 05_paper_figures.")
+    export = commands.add_parser(
+        "export-reference",
+        help="Copy a finished experiment's results (no weights) to "
+        "data/reference/<experiment> for 05_paper_figures.",
+    )
     export.add_argument("experiment_dir", type=Path)
     export.add_argument("--to", type=Path, default=None, help="Destination (default data/reference/<name>).")
     args = parser.parse_args(argv)
@@ -167,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             from .experiments import load_grid, run_grid
 
             report = run_grid(load_grid("default"), runs_root=args.runs_root, jobs=args.jobs)
-            figures = Path(__file__).resolve().parents[1] / "figures"  # the preset's figures_dir, from the repo root
+            figures = (
+                Path(__file__).resolve().parents[1] / "figures"
+            )  # the preset's figures_dir, from the repo root
             print(f"figures: {figures}/  summary table: {figures / 'summary.md'}")
             print((figures / "summary.md").read_text() if (figures / "summary.md").exists() else "")
             return 0 if report.ok else 1

@@ -50,188 +50,255 @@ class UECConfig(GRPOConfig):
     # ---- targeted exploration (notes 1.2-1.3) ----
     exploration: bool = field(
         default=True,
-        metadata={"help": "Targeted exploration: prompts whose G standard rollouts all get reward 0 are 'hard' and "
-                  "get G' extra rollouts at temperature t'."},
+        metadata={
+            "help": "Targeted exploration: prompts whose G standard rollouts all get reward 0 are 'hard' and "
+            "get G' extra rollouts at temperature t'."
+        },
     )
     exploration_generations: int | None = field(
         default=None,
-        metadata={"help": "G', extra rollouts per hard prompt. None: 4 x num_generations (the authors: G = 5, "
-                  "G' = 20)."},
+        metadata={
+            "help": "G', extra rollouts per hard prompt. None: 4 x num_generations (the authors: G = 5, "
+            "G' = 20)."
+        },
     )
     exploration_temperature: float = field(
         default=1.2,
-        metadata={"help": "t', sampling temperature of the extra rollouts (released code 1.2; later code 1.15, "
-                  "1.1). Log-probs for the loss use the training temperature, as in the authors' code."},
+        metadata={
+            "help": "t', sampling temperature of the extra rollouts (released code 1.2; later code 1.15, "
+            "1.1). Log-probs for the loss use the training temperature, as in the authors' code."
+        },
     )
     # ---- selective retention (notes 1.4) ----
     retention: bool = field(
         default=True,
-        metadata={"help": "Selective retention: train only on standard samples with |A| > regular_threshold and on "
-                  "exploration samples that pass exploration_rule. Off: every sample is kept."},
+        metadata={
+            "help": "Selective retention: train only on standard samples with |A| > regular_threshold and on "
+            "exploration samples that pass exploration_rule. Off: every sample is kept."
+        },
     )
     regular_threshold: float = field(
         default=0.05,
-        metadata={"help": "Standard samples are kept when |A| exceeds this (drops all-correct and all-wrong "
-                  "groups)."},
+        metadata={
+            "help": "Standard samples are kept when |A| exceeds this (drops all-correct and all-wrong "
+            "groups)."
+        },
     )
     exploration_rule: str = field(
         default="abs>1",
-        metadata={"help": "Which exploration samples are kept: " + "; ".join(f"'{k}': {v}" for k, v in
-                                                                            EXPLORATION_RULES.items())},
+        metadata={
+            "help": "Which exploration samples are kept: "
+            + "; ".join(f"'{k}': {v}" for k, v in EXPLORATION_RULES.items())
+        },
     )
     # ---- overlong filter (notes 1.5) ----
     overlong_filter: bool = field(
         default=True,
-        metadata={"help": "Drop truncated samples whose advantage is positive (an unfinished answer is never "
-                  "reinforced); truncated samples with A <= 0 stay."},
+        metadata={
+            "help": "Drop truncated samples whose advantage is positive (an unfinished answer is never "
+            "reinforced); truncated samples with A <= 0 stay."
+        },
     )
     # ---- batch buffer (notes 1.6) ----
     batch_buffer: bool = field(
         default=True,
-        metadata={"help": "Collect filtered samples in a FIFO and update only when it holds at least one full "
-                  "batch of B0 samples; steps with less data make no update (logged)."},
+        metadata={
+            "help": "Collect filtered samples in a FIFO and update only when it holds at least one full "
+            "batch of B0 samples; steps with less data make no update (logged)."
+        },
     )
     batch_buffer_capacity: float = field(
         default=2.0,
-        metadata={"help": "Batch-buffer capacity as a multiple of B0 (released code 2; later code 4); the oldest "
-                  "samples are dropped on overflow."},
+        metadata={
+            "help": "Batch-buffer capacity as a multiple of B0 (released code 2; later code 4); the oldest "
+            "samples are dropped on overflow."
+        },
     )
     # ---- replay stabiliser (notes 1.7) ----
     replay: bool = field(
         default=True,
-        metadata={"help": "Replay stabiliser: samples of each update that pass replay_rule enter a replay buffer; "
-                  "every replay_frequency steps one extra update is made on samples drawn from it."},
+        metadata={
+            "help": "Replay stabiliser: samples of each update that pass replay_rule enter a replay buffer; "
+            "every replay_frequency steps one extra update is made on samples drawn from it."
+        },
     )
     replay_rule: str = field(
         default="abs",
-        metadata={"help": "Which updated samples enter the replay buffer: " + "; ".join(
-            f"'{k}': {v}" for k, v in REPLAY_RULES.items())},
+        metadata={
+            "help": "Which updated samples enter the replay buffer: "
+            + "; ".join(f"'{k}': {v}" for k, v in REPLAY_RULES.items())
+        },
     )
     replay_threshold: float = field(
         default=1.0, metadata={"help": "A0 of the replay rule (the authors' code implies 1)."}
     )
     replay_capacity: float = field(
         default=2.0,
-        metadata={"help": "s', the replay buffer's capacity as a multiple of B0 (released code: 2 x 2560 = 5120)."},
+        metadata={
+            "help": "s', the replay buffer's capacity as a multiple of B0 (released code: 2 x 2560 = 5120)."
+        },
     )
     replay_frequency: int = field(
         default=5, metadata={"help": "f_replay: a replay update every this many training steps."}
     )
     replay_fresh_logprobs: bool = field(
         default=False,
-        metadata={"help": "False (released code): replayed samples keep the old log-probs stored when they were "
-                  "first trained on, so the clip bounds how far replay moves the policy from that older policy. "
-                  "True: recompute them with the weights of just before the replay update (after this step's "
-                  "update), so the clip is taken around the current policy."},
+        metadata={
+            "help": "False (released code): replayed samples keep the old log-probs stored when they were "
+            "first trained on, so the clip bounds how far replay moves the policy from that older policy. "
+            "True: recompute them with the weights of just before the replay update (after this step's "
+            "update), so the clip is taken around the current policy."
+        },
     )
     # ---- baselines' knobs (notes 6); 0 switches each off ----
     kl_cov_ratio: float = field(
         default=0.0,
-        metadata={"help": "KL-Cov (Cui et al. 2025): share k of tokens, by covariance of log-prob and advantage, "
-                  "that get the penalty kl_cov_coef x |log p - log p_old|. 0 = off; the method uses 2e-3."},
+        metadata={
+            "help": "KL-Cov (Cui et al. 2025): share k of tokens, by covariance of log-prob and advantage, "
+            "that get the penalty kl_cov_coef x |log p - log p_old|. 0 = off; the method uses 2e-3."
+        },
     )
-    kl_cov_coef: float = field(default=1.0, metadata={"help": "KL-Cov penalty coefficient (beta; recipe value 1)."})
+    kl_cov_coef: float = field(
+        default=1.0, metadata={"help": "KL-Cov penalty coefficient (beta; recipe value 1)."}
+    )
     clip_cov_ratio: float = field(
         default=0.0,
-        metadata={"help": "Clip-Cov (Cui et al. 2025): share r of tokens with covariance in clip_cov_bounds whose "
-                  "gradient is dropped. 0 = off; the method uses 2e-4."},
+        metadata={
+            "help": "Clip-Cov (Cui et al. 2025): share r of tokens with covariance in clip_cov_bounds whose "
+            "gradient is dropped. 0 = off; the method uses 2e-4."
+        },
     )
     clip_cov_bounds: tuple[float, float] = field(
         default=(1.0, 5.0), metadata={"help": "Clip-Cov's covariance window (omega_low, omega_high)."}
     )
     entropy_adv_alpha: float = field(
         default=0.0,
-        metadata={"help": "Entropy-Adv (Cheng et al. 2025): advantage + min(alpha x H, |A| / kappa) per token. "
-                  "0 = off; the method uses 0.4."},
+        metadata={
+            "help": "Entropy-Adv (Cheng et al. 2025): advantage + min(alpha x H, |A| / kappa) per token. "
+            "0 = off; the method uses 0.4."
+        },
     )
     entropy_adv_kappa: float = field(default=2.0, metadata={"help": "Entropy-Adv's cap divisor kappa (> 1)."})
     # ---- entropy probe: the same measurement for every method ----
     probe_every: int = field(
         default=5,
-        metadata={"help": "Measure the policy on the fixed probe prompts at step 0 (the initial policy), every this "
-                  "many steps and at the last step (0 = never): probe/entropy, probe/sampled_nll, probe/accuracy, "
-                  "probe/mean_length. Unlike the update-batch measures, these do not depend on which samples a "
-                  "method trains on."},
+        metadata={
+            "help": "Measure the policy on the fixed probe prompts at step 0 (the initial policy), every this "
+            "many steps and at the last step (0 = never): probe/entropy, probe/sampled_nll, probe/accuracy, "
+            "probe/mean_length. Unlike the update-batch measures, these do not depend on which samples a "
+            "method trains on."
+        },
     )
     probe_samples: int = field(
         default=4, metadata={"help": "Completions per probe prompt, sampled at T = 1 with the run's top_p."}
     )
     probe_seed: int = field(
         default=0,
-        metadata={"help": "Sampling seed of every probe, whatever the run's seed, so every method and seed is probed "
-                  "with the same draws; the probe leaves the training's random state untouched."},
+        metadata={
+            "help": "Sampling seed of every probe, whatever the run's seed, so every method and seed is probed "
+            "with the same draws; the probe leaves the training's random state untouched."
+        },
     )
     # ---- validation during training (notes 1.9) ----
     validation_every: int = field(
         default=5, metadata={"help": "Validate on the held-out split every this many steps (0 = never)."}
     )
     validation_temperature: float = field(
-        default=0.5, metadata={"help": "Sampling temperature of in-training validation (authors: 0.5, n = 1)."}
+        default=0.5,
+        metadata={"help": "Sampling temperature of in-training validation (authors: 0.5, n = 1)."},
     )
     # ---- TRL fields whose defaults follow the authors' code ----
-    beta: float = field(default=0.01, metadata={"help": "Coefficient of the k3 KL to the initial policy (authors: "
-                                                         "0.01, as a loss term)."})
+    beta: float = field(
+        default=0.01,
+        metadata={"help": "Coefficient of the k3 KL to the initial policy (authors: 0.01, as a loss term)."},
+    )
     use_bias_correction_kl: bool = field(
         default=False,
-        metadata={"help": "False (authors): plain k3, exp(ref - logp) - (ref - logp) - 1. True: TRL's default, k3 "
-                  "times the importance ratio pi / pi_old."},
+        metadata={
+            "help": "False (authors): plain k3, exp(ref - logp) - (ref - logp) - 1. True: TRL's default, k3 "
+            "times the importance ratio pi / pi_old."
+        },
     )
     kl_clamp: float | None = field(
         default=10.0,
-        metadata={"help": "The authors clamp each token's k3 to [-10, 10] (k3 >= 0, so only the upper bound acts; "
-                  "a clamped token's KL has no gradient). None: unclamped, as TRL."},
+        metadata={
+            "help": "The authors clamp each token's k3 to [-10, 10] (k3 >= 0, so only the upper bound acts; "
+            "a clamped token's KL has no gradient). None: unclamped, as TRL."
+        },
     )
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (authors: 0.01; HF: 0.0)."})
+    weight_decay: float = field(
+        default=0.01, metadata={"help": "AdamW weight decay (authors: 0.01; HF: 0.0)."}
+    )
     shuffle_mini_batches: bool = field(
         default=False,
-        metadata={"help": "False (authors): an update batch is split in order into mini-batches of "
-                  "ceil(B0 / updates_per_batch) samples. True: shuffled and split into near-equal mini-batches, "
-                  "as TRL does."},
+        metadata={
+            "help": "False (authors): an update batch is split in order into mini-batches of "
+            "ceil(B0 / updates_per_batch) samples. True: shuffled and split into near-equal mini-batches, "
+            "as TRL does."
+        },
     )
     epsilon_high: float | None = field(
-        default=0.2, metadata={"help": "Upper clip; the authors' code hard-codes 0.2 (its config's 0.3 is ignored)."}
+        default=0.2,
+        metadata={"help": "Upper clip; the authors' code hard-codes 0.2 (its config's 0.3 is ignored)."},
     )
     updates_per_batch: int = field(
         default=4,
-        metadata={"help": "Optimizer steps per B0 samples trained on: an update batch is split into mini-batches of "
-                  "ceil(B0 / updates_per_batch) (authors: 2560 = 4 x 640), so the PPO ratio and clip are active."},
+        metadata={
+            "help": "Optimizer steps per B0 samples trained on: an update batch is split into mini-batches of "
+            "ceil(B0 / updates_per_batch) (authors: 2560 = 4 x 640), so the PPO ratio and clip are active."
+        },
     )
     loss_type: str = field(
         default="bnpo",
-        metadata={"help": "TRL loss aggregation; 'bnpo' is the token mean over each mini-batch. The authors average "
-                  "per-micro-batch token means; that is the same here, where a mini-batch is one micro-batch (with "
-                  "several processes, ours is the mini-batch's token mean, theirs the mean of per-GPU means)."},
+        metadata={
+            "help": "TRL loss aggregation; 'bnpo' is the token mean over each mini-batch. The authors average "
+            "per-micro-batch token means; that is the same here, where a mini-batch is one micro-batch (with "
+            "several processes, ours is the mini-batch's token mean, theirs the mean of per-GPU means)."
+        },
     )
     delta: float | None = field(
         default=3.0,
-        metadata={"help": "TRL's upper bound on the ratio; for negative advantages it is the authors' dual clip "
-                  "(c = 3), for positive ones it never binds above 1 + epsilon_high."},
+        metadata={
+            "help": "TRL's upper bound on the ratio; for negative advantages it is the authors' dual clip "
+            "(c = 3), for positive ones it never binds above 1 + epsilon_high."
+        },
     )
     disable_dropout: bool = field(
         default=True, metadata={"help": "No dropout, so the old and the current log-probs of a sample agree."}
     )
     learning_rate: float = field(
         default=2e-4,
-        metadata={"help": "For LoRA adapters; the authors' 1e-6 is for full fine-tuning of 7B models. Measured on the "
-                  "toy policy (LoRA r = 16, 40 steps of 8 prompts x 8): grpo pass@1 0.362 -> 0.419."},
+        metadata={
+            "help": "For LoRA adapters; the authors' 1e-6 is for full fine-tuning of 7B models. Measured on the "
+            "toy policy (LoRA r = 16, 40 steps of 8 prompts x 8): grpo pass@1 0.362 -> 0.419."
+        },
     )
-    lr_scheduler_type: str = field(default="constant", metadata={"help": "Learning-rate schedule (authors: constant)."})
+    lr_scheduler_type: str = field(
+        default="constant", metadata={"help": "Learning-rate schedule (authors: constant)."}
+    )
     logging_steps: float = field(default=1, metadata={"help": "Log (one metrics row) every this many steps."})
-    top_p: float = field(default=0.99, metadata={"help": "Rollout top-p (authors: 0.99, at temperature 1.0)."})
+    top_p: float = field(
+        default=0.99, metadata={"help": "Rollout top-p (authors: 0.99, at temperature 1.0)."}
+    )
     bf16: bool | None = field(
-        default=None, metadata={"help": "None: bf16 on CUDA, fp32 elsewhere (bf16 is several times slower on CPU)."}
+        default=None,
+        metadata={"help": "None: bf16 on CUDA, fp32 elsewhere (bf16 is several times slower on CPU)."},
     )
     # ---- faults and resources ----
     nonfinite_patience: int = field(
         default=3,
-        metadata={"help": "A step whose rewards, advantages, loss or gradients are NaN/inf makes no update (counted "
-                  "in faults/skipped_step); after this many such steps in a row the run stops with NonFiniteError "
-                  "(0: stop at the first). A checkpoint is never written from non-finite weights."},
+        metadata={
+            "help": "A step whose rewards, advantages, loss or gradients are NaN/inf makes no update (counted "
+            "in faults/skipped_step); after this many such steps in a row the run stops with NonFiniteError "
+            "(0: stop at the first). A checkpoint is never written from non-finite weights."
+        },
     )
     min_free_disk_mb: float = field(
         default=64.0,
-        metadata={"help": "Free disk space (MB), on top of the size of one checkpoint, required before a checkpoint "
-                  "is written; when short the run stops with InsufficientDiskError and keeps what it has."},
+        metadata={
+            "help": "Free disk space (MB), on top of the size of one checkpoint, required before a checkpoint "
+            "is written; when short the run stops with InsufficientDiskError and keeps what it has."
+        },
     )
 
     def __post_init__(self) -> None:
@@ -255,8 +322,16 @@ class UECConfig(GRPOConfig):
 
     def validate_uec_fields(self) -> None:
         """Check the fields added here; ParameterError names the field, its value and what is allowed."""
-        for name in ("exploration", "retention", "overlong_filter", "batch_buffer", "replay", "replay_fresh_logprobs",
-                     "shuffle_mini_batches", "use_bias_correction_kl"):
+        for name in (
+            "exploration",
+            "retention",
+            "overlong_filter",
+            "batch_buffer",
+            "replay",
+            "replay_fresh_logprobs",
+            "shuffle_mini_batches",
+            "use_bias_correction_kl",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ParameterError(f"{name}={getattr(self, name)!r} must be True or False")
         if self.exploration_generations is not None:
@@ -273,10 +348,15 @@ class UECConfig(GRPOConfig):
         check_float("kl_cov_coef", self.kl_cov_coef, minimum=0.0)
         check_float("clip_cov_ratio", self.clip_cov_ratio, minimum=0.0, maximum=1.0)
         bounds = self.clip_cov_bounds
-        if (not isinstance(bounds, tuple | list) or len(bounds) != 2
-                or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
-                or not bounds[0] < bounds[1]):
-            raise ParameterError(f"clip_cov_bounds={bounds!r} must be two numbers (low, high) with low < high")
+        if (
+            not isinstance(bounds, tuple | list)
+            or len(bounds) != 2
+            or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
+            or not bounds[0] < bounds[1]
+        ):
+            raise ParameterError(
+                f"clip_cov_bounds={bounds!r} must be two numbers (low, high) with low < high"
+            )
         check_float("entropy_adv_alpha", self.entropy_adv_alpha, minimum=0.0)
         check_float("entropy_adv_kappa", self.entropy_adv_kappa, minimum=1.0, min_exclusive=True)
         if self.kl_clamp is not None:
@@ -324,8 +404,13 @@ class Method:
     overrides: dict[str, Any]
 
 
-_PLAIN_GRPO = {"exploration": False, "retention": False, "overlong_filter": False, "batch_buffer": False,
-               "replay": False}
+_PLAIN_GRPO = {
+    "exploration": False,
+    "retention": False,
+    "overlong_filter": False,
+    "batch_buffer": False,
+    "replay": False,
+}
 
 METHODS: dict[str, Method] = {
     "grpo": Method(
@@ -337,8 +422,14 @@ METHODS: dict[str, Method] = {
         "DAPO: clip-higher 0.28, dynamic sampling (drop zero-variance groups) with a batch buffer of 4 x B0 (the "
         "authors' DAPO code), token-level loss, no KL. Set epsilon_high=0.2 for the authors' own DAPO code, which hard-codes the clip.",
         "Yu et al. 2025, arXiv 2503.14476; notes 6 (DAPO) and 7.4",
-        {**_PLAIN_GRPO, "retention": True, "batch_buffer": True, "batch_buffer_capacity": 4.0, "epsilon_high": 0.28,
-         "beta": 0.0},
+        {
+            **_PLAIN_GRPO,
+            "retention": True,
+            "batch_buffer": True,
+            "batch_buffer_capacity": 4.0,
+            "epsilon_high": 0.28,
+            "beta": 0.0,
+        },
     ),
     "entropy_bonus": Method(
         "GRPO plus TRL's entropy bonus (entropy_coef 0.001, a common value; the paper gives none).",

@@ -53,7 +53,9 @@ class EvalResult:
 def prompt_texts(tokenizer, prompts: Sequence[str | list[dict[str, Any]]]) -> list[str]:
     """Render TRL-style prompts to text: chat messages through the chat template, strings as they are."""
     return [
-        p if isinstance(p, str) else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+        p
+        if isinstance(p, str)
+        else tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
         for p in prompts
     ]
 
@@ -92,8 +94,9 @@ def sample(
         for start in range(0, len(texts), prompts_per_call):
             chunk = texts[start : start + prompts_per_call]
             pictures = {} if images is None else {"images": list(images[start : start + prompts_per_call])}
-            enc = tokenizer(text=chunk, **pictures, return_tensors="pt", padding=True,
-                            add_special_tokens=False).to(model.device)
+            enc = tokenizer(
+                text=chunk, **pictures, return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(model.device)
             with torch.no_grad():
                 gen = model.generate(
                     **enc,
@@ -109,7 +112,9 @@ def sample(
                     eos_token_id=text_tokenizer.eos_token_id,
                 )
             new_tokens = gen.sequences[:, enc["input_ids"].shape[1] :]
-            logps = (torch.stack(gen.logits, dim=1).float() / temperature).log_softmax(-1)  # (rows, steps, vocab)
+            logps = (torch.stack(gen.logits, dim=1).float() / temperature).log_softmax(
+                -1
+            )  # (rows, steps, vocab)
             entropy = -(logps.exp() * logps).sum(-1)
             nll = -logps.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
             is_eos = new_tokens == text_tokenizer.eos_token_id
@@ -164,47 +169,71 @@ def evaluate_policy(
     rows = list(dataset) if limit is None else list(dataset.select(range(min(limit, len(dataset)))))
     images = [[r["image"]] if r.get("image") is not None else [] for r in rows]
     samples = sample(
-        model, tokenizer, [r["prompt"] for r in rows], n=n, temperature=temperature, top_p=top_p,
-        max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed, images=images if any(images) else None,
+        model,
+        tokenizer,
+        [r["prompt"] for r in rows],
+        n=n,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        seed=seed,
+        images=images if any(images) else None,
     )
     per_prompt = []
     for row, completions, entropy, nll, lengths, truncated in zip(
-        rows, samples.completions, samples.mean_entropy, samples.mean_nll, samples.lengths, samples.truncated,
+        rows,
+        samples.completions,
+        samples.mean_entropy,
+        samples.mean_nll,
+        samples.lengths,
+        samples.truncated,
         strict=True,
     ):
         rewards = accuracy_reward(completions, [row["answer"]] * n)
         majority = majority_answer(completions)
-        per_prompt.append({
-            "id": row["id"],
-            "difficulty": row.get("difficulty", 0),
-            "correct": int(sum(rewards)),
-            "n": n,
-            "maj_correct": float(majority is not None and accuracy_reward([f"\\boxed{{{majority}}}"], [row["answer"]])[0]),
-            "entropy": sum(entropy) / n,
-            # token-weighted sums over the n completions (the probe's measures are ratios of these)
-            "entropy_sum": sum(e * t for e, t in zip(entropy, lengths, strict=True)),
-            "nll_sum": sum(e * t for e, t in zip(nll, lengths, strict=True)),
-            "tokens": sum(lengths),
-            "length": sum(lengths) / n,
-            "truncated": sum(truncated) / n,
-            "example": random.Random(seed).choice(completions),
-        })
+        per_prompt.append(
+            {
+                "id": row["id"],
+                "difficulty": row.get("difficulty", 0),
+                "correct": int(sum(rewards)),
+                "n": n,
+                "maj_correct": float(
+                    majority is not None and accuracy_reward([f"\\boxed{{{majority}}}"], [row["answer"]])[0]
+                ),
+                "entropy": sum(entropy) / n,
+                # token-weighted sums over the n completions (the probe's measures are ratios of these)
+                "entropy_sum": sum(e * t for e, t in zip(entropy, lengths, strict=True)),
+                "nll_sum": sum(e * t for e, t in zip(nll, lengths, strict=True)),
+                "tokens": sum(lengths),
+                "length": sum(lengths) / n,
+                "truncated": sum(truncated) / n,
+                "example": random.Random(seed).choice(completions),
+            }
+        )
     return EvalResult(summarize(per_prompt, ks=ks, hard_group_size=hard_group_size), per_prompt)
 
 
-def summarize(per_prompt: Sequence[dict[str, Any]], *, ks: Sequence[int], hard_group_size: int) -> dict[str, float]:
+def summarize(
+    per_prompt: Sequence[dict[str, Any]], *, ks: Sequence[int], hard_group_size: int
+) -> dict[str, float]:
     """The summary of :func:`evaluate_policy` from its per-prompt records (e.g. those of several processes, each of
     which evaluated a share of the prompts)."""
     m, n = len(per_prompt), per_prompt[0]["n"]
     summary = {f"pass@{k}": sum(pass_at_k(n, p["correct"], k) for p in per_prompt) / m for k in ks}
-    summary.update({
-        f"mean@{n}": sum(p["correct"] for p in per_prompt) / (n * m),
-        f"maj@{n}": sum(p["maj_correct"] for p in per_prompt) / m,
-        f"hard_share@{hard_group_size}": sum(1 - pass_at_k(n, p["correct"], hard_group_size) for p in per_prompt) / m,
-        "token_entropy": sum(p["entropy"] for p in per_prompt) / m,
-        "completion_length": sum(p["length"] for p in per_prompt) / m,
-        "truncated_share": sum(p["truncated"] for p in per_prompt) / m,
-        "prompts": m,
-        "samples_per_prompt": n,
-    })
+    summary.update(
+        {
+            f"mean@{n}": sum(p["correct"] for p in per_prompt) / (n * m),
+            f"maj@{n}": sum(p["maj_correct"] for p in per_prompt) / m,
+            f"hard_share@{hard_group_size}": sum(
+                1 - pass_at_k(n, p["correct"], hard_group_size) for p in per_prompt
+            )
+            / m,
+            "token_entropy": sum(p["entropy"] for p in per_prompt) / m,
+            "completion_length": sum(p["length"] for p in per_prompt) / m,
+            "truncated_share": sum(p["truncated"] for p in per_prompt) / m,
+            "prompts": m,
+            "samples_per_prompt": n,
+        }
+    )
     return summary

@@ -350,8 +350,12 @@ def fig_math_table(runs: Runs, out_dir: str | Path, *, paper: pd.DataFrame | Non
     if ours.empty:
         _finish(bottom, f"{_ours_label(runs)}: no evaluations", None, None, False)
     else:
-        _draw_table(bottom, _tier_cells(ours), f"{_ours_label(runs)}: pass@1 (%) by difficulty tier, mean over "
-                    f"seeds (paired difference to {REFERENCE} in pp; * its 95% interval excludes 0)")
+        _draw_table(
+            bottom,
+            _tier_cells(ours),
+            f"{_ours_label(runs)}: pass@1 (%) by difficulty tier, mean over "
+            f"seeds (paired difference to {REFERENCE} in pp; * its 95% interval excludes 0)",
+        )
     return _save(fig, _frame([paper_table, ours], TABLE_COLUMNS), out_dir, "math_table")
 
 
@@ -793,14 +797,33 @@ def _our_tier_table(runs: Runs) -> pd.DataFrame:
                     for _, group in mine.groupby("seed")
                 ]
                 mean, low, high = confidence_interval(values, bounds=PERCENT)
-                rows.append(dict(method=method, dataset=dataset, metric=f"pass@{k} (%)", value=mean, low=low,
-                                 high=high, interval=_interval_name(PERCENT), seeds=len(values)))
+                rows.append(
+                    dict(
+                        method=method,
+                        dataset=dataset,
+                        metric=f"pass@{k} (%)",
+                        value=mean,
+                        low=low,
+                        high=high,
+                        interval=_interval_name(PERCENT),
+                        seeds=len(values),
+                    )
+                )
         if REFERENCE in set(subset.runs["variant"]):
             for row in paired_differences(subset, REFERENCE, [f"pass@{k}" for k in ks]).itertuples():
                 if row.seeds:
-                    rows.append(dict(method=row.method, dataset=dataset, metric=f"{row.metric} - {REFERENCE} (pp)",
-                                     value=100 * row.diff, low=100 * row.low, high=100 * row.high,
-                                     interval=row.interval, seeds=row.seeds))
+                    rows.append(
+                        dict(
+                            method=row.method,
+                            dataset=dataset,
+                            metric=f"{row.metric} - {REFERENCE} (pp)",
+                            value=100 * row.diff,
+                            low=100 * row.low,
+                            high=100 * row.high,
+                            interval=row.interval,
+                            seeds=row.seeds,
+                        )
+                    )
     return pd.DataFrame([{"source": "ours", "label": label, **row} for row in rows], columns=TABLE_COLUMNS)
 
 
@@ -816,8 +839,10 @@ def _tier_cells(ours: pd.DataFrame) -> pd.DataFrame:
             text += f" ({d['value']:+.1f}{'*' if d['low'] > 0 or d['high'] < 0 else ''})"
         cells[key] = text
     table = pd.Series(cells).unstack()
-    return table.reindex(index=list(dict.fromkeys(pass1.index.get_level_values(0))),
-                         columns=list(dict.fromkeys(pass1.index.get_level_values(1))))
+    return table.reindex(
+        index=list(dict.fromkeys(pass1.index.get_level_values(0))),
+        columns=list(dict.fromkeys(pass1.index.get_level_values(1))),
+    )
 
 
 def _paper_bars(rows: pd.DataFrame, methods: tuple[str, ...]) -> pd.DataFrame:

@@ -41,15 +41,25 @@ def summarize(values: Sequence[float]) -> dict[str, float | int]:
         q1 = q3 = data[0]
     else:
         q1, _, q3 = statistics.quantiles(data, n=4, method="inclusive")
-    return {"n": len(data), "median": statistics.median(data), "q1": q1, "q3": q3, "iqr": q3 - q1,
-            "min": data[0], "max": data[-1], "mean": statistics.fmean(data)}
+    return {
+        "n": len(data),
+        "median": statistics.median(data),
+        "q1": q1,
+        "q3": q3,
+        "iqr": q3 - q1,
+        "min": data[0],
+        "max": data[-1],
+        "mean": statistics.fmean(data),
+    }
 
 
 def paired_ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:
     """Ratio of each repetition's pair (A_i / B_i), for A and B measured interleaved."""
     if len(numerators) != len(denominators) or not numerators:
-        raise ValueError(f"paired_ratios needs two equally long, non-empty lists, got {len(numerators)} and "
-                         f"{len(denominators)} values")
+        raise ValueError(
+            f"paired_ratios needs two equally long, non-empty lists, got {len(numerators)} and "
+            f"{len(denominators)} values"
+        )
     return [a / b for a, b in zip(numerators, denominators, strict=True)]
 
 
@@ -103,8 +113,10 @@ def cuda_memory_mb() -> dict[str, float] | None:
 
     if not torch.cuda.is_available():
         return None
-    return {"max_allocated": torch.cuda.max_memory_allocated() / 2**20,
-            "max_reserved": torch.cuda.max_memory_reserved() / 2**20}
+    return {
+        "max_allocated": torch.cuda.max_memory_allocated() / 2**20,
+        "max_reserved": torch.cuda.max_memory_reserved() / 2**20,
+    }
 
 
 def weight_bytes(model: Any) -> dict[str, int]:
@@ -112,7 +124,9 @@ def weight_bytes(model: Any) -> dict[str, int]:
     packed size plus their quantisation state) and ``trainable`` (the adapter)."""
     import torch
 
-    def state_bytes(state: Any) -> int:  # bitsandbytes QuantState: absmax, code, and nested state if double-quantised
+    def state_bytes(
+        state: Any,
+    ) -> int:  # bitsandbytes QuantState: absmax, code, and nested state if double-quantised
         total = 0
         for value in vars(state).values():
             if isinstance(value, torch.Tensor):
@@ -135,8 +149,9 @@ def weight_bytes(model: Any) -> dict[str, int]:
     return {"base": base, "trainable": trainable}
 
 
-def matmul_flops_per_second(m: int, k: int, n: int, *, seconds: float = 0.3, dtype: str = "float32",
-                            device: str = "cpu") -> float:
+def matmul_flops_per_second(
+    m: int, k: int, n: int, *, seconds: float = 0.3, dtype: str = "float32", device: str = "cpu"
+) -> float:
     """Throughput of ``torch.mm`` on an (m x k) @ (k x n) product, FLOP/s (2 m k n per product), measured for
     about ``seconds`` after one warm-up product, with torch's current thread setting."""
     import torch
@@ -178,6 +193,9 @@ def measurement_environment() -> dict[str, Any]:
     record = environment_record()
     record["torch_threads"] = torch.get_num_threads()
     record["torch_interop_threads"] = torch.get_num_interop_threads()
-    record["cuda"] = (f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})" if torch.cuda.is_available()
-                      else "no CUDA")
+    record["cuda"] = (
+        f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+        if torch.cuda.is_available()
+        else "no CUDA"
+    )
     return record

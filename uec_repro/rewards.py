@@ -55,7 +55,9 @@ __all__ = [
 MATH_VERIFY_TIMEOUT_S = 1.5  # budget of one math-verify comparison (parse both sides + verify), in the worker
 KILL_MARGIN_S = 0.5  # no reply this long after the budget: the worker is stuck in C code and is killed
 WORKER_START_TIMEOUT_S = 60.0  # importing math-verify and sympy in a fresh worker
-MAX_ANSWER_CHARS = 1_000  # longer answers are compared as whitespace-free strings only, never cleaned or parsed
+MAX_ANSWER_CHARS = (
+    1_000  # longer answers are compared as whitespace-free strings only, never cleaned or parsed
+)
 _MAX_NUMBER_CHARS = 60  # longer digit strings are not turned into numbers (no huge-integer arithmetic)
 
 
@@ -69,7 +71,11 @@ def completion_text(completion: Any) -> str:
     if isinstance(completion, list | tuple) and completion:
         content = completion[-1].get("content", "") if isinstance(completion[-1], dict) else completion[-1]
         if isinstance(content, list):  # multimodal content parts
-            return "".join(part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str))
+            return "".join(
+                part["text"]
+                for part in content
+                if isinstance(part, dict) and isinstance(part.get("text"), str)
+            )
         return content if isinstance(content, str) else ""
     return ""
 
@@ -92,7 +98,7 @@ def extract_boxed(text: str) -> str | None:
     codes = np.frombuffer(text[start:].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     depth = 1 + np.cumsum((codes == ord("{")).astype(np.int32) - (codes == ord("}")))
     closing = np.flatnonzero(depth == 0)
-    return text[start:start + int(closing[0])].strip() if closing.size else None
+    return text[start : start + int(closing[0])].strip() if closing.size else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -123,15 +129,28 @@ def clean_answer(answer: str) -> str:
     ``\\frac``, ``\\frac12`` as ``\\frac{1}{2}``, unwraps ``\\text{...}``; drops thousands separators.
     """
     text = answer.strip().replace("\u2212", "-").replace("\\$", "").replace("$", "")
-    for old, new in (("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"), ("\\left", ""), ("\\right", ""),
-                     ("\\displaystyle", ""), ("\\!", ""), ("\\,", " "), ("\\;", " "), ("\\:", " "), ("~", " "),
-                     ("\\%", ""), ("%", "")):
+    for old, new in (
+        ("\\dfrac", "\\frac"),
+        ("\\tfrac", "\\frac"),
+        ("\\left", ""),
+        ("\\right", ""),
+        ("\\displaystyle", ""),
+        ("\\!", ""),
+        ("\\,", " "),
+        ("\\;", " "),
+        ("\\:", " "),
+        ("~", " "),
+        ("\\%", ""),
+        ("%", ""),
+    ):
         text = text.replace(old, new)
     text = _DEGREES.sub("", text)
     text = _TEXT_COMMAND.sub(lambda m: f" {m.group(1).strip()} ", text).strip()
     text = _TRAILING_UNIT.sub("", text).strip()
     text = _ASSIGNMENT.sub("", text).strip()
-    text = _FRAC_SHORTHAND.sub(lambda m: f"\\frac{{{m.group(1).strip('{}')}}}{{{m.group(2).strip('{}')}}}", text)
+    text = _FRAC_SHORTHAND.sub(
+        lambda m: f"\\frac{{{m.group(1).strip('{}')}}}{{{m.group(2).strip('{}')}}}", text
+    )
     text = text.rstrip(".").strip()
     if _THOUSANDS.match(text.replace(" ", "")):
         text = text.replace(" ", "").replace("{,}", "").replace(",", "")
@@ -193,7 +212,9 @@ class _MathVerifyWorker:
     its own.
     """
 
-    def __init__(self, timeout_s: float = MATH_VERIFY_TIMEOUT_S, kill_margin_s: float = KILL_MARGIN_S) -> None:
+    def __init__(
+        self, timeout_s: float = MATH_VERIFY_TIMEOUT_S, kill_margin_s: float = KILL_MARGIN_S
+    ) -> None:
         self.timeout_s = timeout_s
         self.kill_margin_s = kill_margin_s
         self.timeouts = 0  # comparisons cut off by the time limit (scored 0), for diagnostics
@@ -252,7 +273,9 @@ class _MathVerifyWorker:
                 reply = ""
             if reply in (None, "t"):
                 self.timeouts += 1
-            if reply is None or reply == "":  # stuck past the budget, or died (e.g. the memory limit): replace it
+            if (
+                reply is None or reply == ""
+            ):  # stuck past the budget, or died (e.g. the memory limit): replace it
                 self.kills += reply is None
                 self._stop()
                 self._spawn()

@@ -112,7 +112,9 @@ class BatchBuffer:
 
     def __init__(self, batch_size: int, capacity: int) -> None:
         if batch_size < 1 or capacity < batch_size:
-            raise ValueError(f"need 1 <= batch_size <= capacity, got batch_size={batch_size}, capacity={capacity}")
+            raise ValueError(
+                f"need 1 <= batch_size <= capacity, got batch_size={batch_size}, capacity={capacity}"
+            )
         self.batch_size, self.capacity = batch_size, capacity
         self._samples: deque[Any] = deque()
         self.dropped = 0
@@ -149,7 +151,9 @@ class ReplayBuffer:
 
     def __init__(self, batch_size: int, capacity: int) -> None:
         if batch_size < 1 or capacity < batch_size:
-            raise ValueError(f"need 1 <= batch_size <= capacity, got batch_size={batch_size}, capacity={capacity}")
+            raise ValueError(
+                f"need 1 <= batch_size <= capacity, got batch_size={batch_size}, capacity={capacity}"
+            )
         self.batch_size, self.capacity = batch_size, capacity
         self._samples: deque[Any] = deque(maxlen=capacity)
 

@@ -33,12 +33,25 @@ __all__ = ["Kill", "StressReport", "compare_runs", "run_chain", "stress"]
 
 # one short uec_rl run whose steps pass every fault point: updates, replays due at steps 3 and 6, checkpoints every 2
 STRESS_SETTINGS: dict[str, Any] = {
-    "method": "uec_rl", "steps": 6, "prompts_per_step": 4, "num_generations": 4, "max_completion_length": 24,
-    "replay_frequency": 3, "overrides": {"batch_buffer": False}, "validation_prompts": 8, "validation_every": 3,
-    "eval_prompts": 8, "eval_samples": 4, "checkpoint_every": 2, "threads": 1, "save_adapter": False,
+    "method": "uec_rl",
+    "steps": 6,
+    "prompts_per_step": 4,
+    "num_generations": 4,
+    "max_completion_length": 24,
+    "replay_frequency": 3,
+    "overrides": {"batch_buffer": False},
+    "validation_prompts": 8,
+    "validation_every": 3,
+    "eval_prompts": 8,
+    "eval_samples": 4,
+    "checkpoint_every": 2,
+    "threads": 1,
+    "save_adapter": False,
 }
-RUN_ONE = ("import json, sys\nfrom uec_repro.training import RunSettings, run_training\n"
-           "run_training(RunSettings(**json.loads(sys.argv[1])))")
+RUN_ONE = (
+    "import json, sys\nfrom uec_repro.training import RunSettings, run_training\n"
+    "run_training(RunSettings(**json.loads(sys.argv[1])))"
+)
 VOLATILE = ("time/", "memory/", "step_time")  # columns that differ between identical runs
 
 
@@ -73,9 +86,11 @@ class StressReport:
         return self.chains == self.chains_identical
 
     def line(self) -> str:
-        return (f"{self.kills} kills, {self.resumes} resumes, {self.lost_steps + self.duplicated_steps} lost or "
-                f"duplicated steps, final metrics {'identical' if self.identical else 'DIFFERENT'} "
-                f"({self.chains_identical}/{self.chains} runs)")
+        return (
+            f"{self.kills} kills, {self.resumes} resumes, {self.lost_steps + self.duplicated_steps} lost or "
+            f"duplicated steps, final metrics {'identical' if self.identical else 'DIFFERENT'} "
+            f"({self.chains_identical}/{self.chains} runs)"
+        )
 
 
 def attempt(settings: dict[str, Any], kill: Kill | None) -> int:
@@ -85,8 +100,13 @@ def attempt(settings: dict[str, Any], kill: Kill | None) -> int:
     env.pop("UEC_REPRO_FAULT", None)
     if kill and kill.point:
         env["UEC_REPRO_FAULT"] = f"{kill.signal}:{kill.point}:{kill.step}"
-    process = subprocess.Popen([sys.executable, "-c", RUN_ONE, json.dumps(settings)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUN_ONE, json.dumps(settings)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     if kill and kill.delay is not None:
         try:
             process.wait(timeout=kill.delay)
@@ -119,8 +139,9 @@ def compare_runs(reference: Path, resumed: Path) -> list[str]:
     return differences
 
 
-def run_chain(settings: dict[str, Any], folder: Path, kills: list[Kill], reference: Path,
-              report: StressReport) -> None:
+def run_chain(
+    settings: dict[str, Any], folder: Path, kills: list[Kill], reference: Path, report: StressReport
+) -> None:
     """One run directory killed at each of ``kills`` in turn, then finished; adds what happened to ``report``."""
     settings = {**settings, "output_dir": str(folder)}
     for kill in kills:
@@ -155,21 +176,28 @@ def reachable_points(reference: Path, checkpoint_every: int) -> dict[str, list[i
     }
 
 
-def random_kills(count: int, reachable: dict[str, list[int]], rng: random.Random, seconds: float,
-                 timed: bool) -> list[Kill]:
+def random_kills(
+    count: int, reachable: dict[str, list[int]], rng: random.Random, seconds: float, timed: bool
+) -> list[Kill]:
     """``count`` kill points for one chain: fault points at steps where the run passes them, in increasing order
     of step, then (``timed``) a last kill from outside after a random part of a run's duration."""
     points = [point for point in FAULT_POINTS if reachable[point]]
     timed = timed and count > 1
-    kills = sorted((Kill(rng.choice(["KILL", "TERM"]), point, rng.choice(reachable[point]))
-                    for point in (rng.choice(points) for _ in range(count - timed))), key=lambda k: k.step)
+    kills = sorted(
+        (
+            Kill(rng.choice(["KILL", "TERM"]), point, rng.choice(reachable[point]))
+            for point in (rng.choice(points) for _ in range(count - timed))
+        ),
+        key=lambda k: k.step,
+    )
     if timed:
         kills.append(Kill(rng.choice(["KILL", "TERM"]), delay=rng.uniform(0.1, 0.5) * seconds))
     return kills
 
 
-def stress(kills: int, out_dir: Path, *, per_run: int = 5, seed: int = 0,
-           settings: dict[str, Any] | None = None) -> StressReport:
+def stress(
+    kills: int, out_dir: Path, *, per_run: int = 5, seed: int = 0, settings: dict[str, Any] | None = None
+) -> StressReport:
     """``kills`` random kill points over chains of ``per_run``, against one uninterrupted reference run."""
     check_int("kills", kills, minimum=1)
     check_int("per_run", per_run, minimum=1)
@@ -189,13 +217,22 @@ def stress(kills: int, out_dir: Path, *, per_run: int = 5, seed: int = 0,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m uec_repro.stress", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m uec_repro.stress",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--kills", type=int, default=20, help="Kill points in all (default 20).")
-    parser.add_argument("--per-run", type=int, default=5, help="Kills chained in one run directory (default 5).")
+    parser.add_argument(
+        "--per-run", type=int, default=5, help="Kills chained in one run directory (default 5)."
+    )
     parser.add_argument("--seed", type=int, default=0, help="Seed of the random kill points.")
-    parser.add_argument("--work-dir", type=Path, default=Path("runs/stress"), help="Where the runs go (replaced).")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/stress.json"), help="Report (JSON).")
+    parser.add_argument(
+        "--work-dir", type=Path, default=Path("runs/stress"), help="Where the runs go (replaced)."
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results/stress.json"), help="Report (JSON)."
+    )
     args = parser.parse_args(argv)
     try:
         check_int("kills", args.kills, minimum=1)
@@ -208,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(args.work_dir, ignore_errors=True)
     report = stress(args.kills, args.work_dir, per_run=args.per_run, seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"summary": report.line(), "settings": STRESS_SETTINGS, **asdict(report)},
-                                   indent=1) + "\n")
+    args.out.write_text(
+        json.dumps({"summary": report.line(), "settings": STRESS_SETTINGS, **asdict(report)}, indent=1) + "\n"
+    )
     print(report.line())
     for difference in report.differences[:20]:
         print("  ", difference)

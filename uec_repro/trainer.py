@@ -140,12 +140,19 @@ class UECTrainer(GRPOTrainer):
     columns) is the entropy probe's fixed prompt set (see :meth:`_probe`).
     """
 
-    def __init__(self, *args: Any, validation_dataset: Any = None, probe_dataset: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, validation_dataset: Any = None, probe_dataset: Any = None, **kwargs: Any
+    ) -> None:
         config = kwargs.get("args", args[2] if len(args) > 2 else None)
         if not isinstance(config, UECConfig):
-            raise ParameterError(f"args must be a UECConfig (see uec_repro.config.method_config), got {type(config)}")
+            raise ParameterError(
+                f"args must be a UECConfig (see uec_repro.config.method_config), got {type(config)}"
+            )
         super().__init__(*args, **kwargs)
-        self.num_processes, self.process_index = self.accelerator.num_processes, self.accelerator.process_index
+        self.num_processes, self.process_index = (
+            self.accelerator.num_processes,
+            self.accelerator.process_index,
+        )
         self.validation_dataset = validation_dataset
         self.probe_dataset = probe_dataset
         self.batch_size = self.args.per_device_train_batch_size * self.num_processes  # B0, the global batch
@@ -153,10 +160,13 @@ class UECTrainer(GRPOTrainer):
         self.exploration_generations = self.args.exploration_group_size  # G'
         self.batch_buffer = (
             BatchBuffer(self.batch_size, int(self.args.batch_buffer_capacity * self.batch_size))
-            if self.args.batch_buffer else None
+            if self.args.batch_buffer
+            else None
         )
         self.replay_buffer = (
-            ReplayBuffer(self.batch_size, int(self.args.replay_capacity * self.batch_size)) if self.args.replay else None
+            ReplayBuffer(self.batch_size, int(self.args.replay_capacity * self.batch_size))
+            if self.args.replay
+            else None
         )
         self._rng = random.Random(self.args.seed)
         self._clip_cov_generator = torch.Generator().manual_seed(self.args.seed + self.process_index)
@@ -201,7 +211,9 @@ class UECTrainer(GRPOTrainer):
         fault_point("generation", self.state.global_step + 1)
         standard = self._all_samples(super()._generate_and_score_completions(inputs), exploration=False)
         rewards = torch.tensor([s.reward for s in standard])
-        if not self._finite("rewards", rewards) or not self._finite("advantages", [s.advantage for s in standard]):
+        if not self._finite("rewards", rewards) or not self._finite(
+            "advantages", [s.advantage for s in standard]
+        ):
             standard = []  # none of this step's rollouts is trained on or buffered
             rewards = torch.zeros(0)
         hard = hard_prompts(rewards, group)
@@ -216,21 +228,29 @@ class UECTrainer(GRPOTrainer):
             share = len(repeated) // self.num_processes  # this process's contiguous share, in process order
             with self._exploration_sampling():
                 output = super()._generate_and_score_completions(
-                    repeated[self.process_index * share : (self.process_index + 1) * share])
+                    repeated[self.process_index * share : (self.process_index + 1) * share]
+                )
                 explored = self._all_samples(output, exploration=True)
             if not self._finite("exploration rewards", [s.reward for s in explored]) or not self._finite(
-                    "exploration advantages", [s.advantage for s in explored]):
+                "exploration advantages", [s.advantage for s in explored]
+            ):
                 explored = []
             self._timers["exploration"] += time.perf_counter() - started
         self._log("uec/exploration_generated", float(len(explored)))
-        self._log("uec/exploration_solved_prompts", float(sum(
-            any(s.reward > 0 for s in explored[i : i + self.exploration_generations])
-            for i in range(0, len(explored), self.exploration_generations)
-        )))
+        self._log(
+            "uec/exploration_solved_prompts",
+            float(
+                sum(
+                    any(s.reward > 0 for s in explored[i : i + self.exploration_generations])
+                    for i in range(0, len(explored), self.exploration_generations)
+                )
+            ),
+        )
         return self._select(standard, explored)
 
     def _select(self, standard: list[Sample], explored: list[Sample]) -> list[Sample]:
         """Selective retention and the overlong filter (notes 1.4-1.5), with their counts logged."""
+
         def advantages(samples: list[Sample]) -> torch.Tensor:
             return torch.tensor([s.advantage for s in samples], dtype=torch.float32)
 
@@ -269,7 +289,9 @@ class UECTrainer(GRPOTrainer):
 
     def _draw_replay(self) -> list[Sample]:
         """Every ``replay_frequency`` steps, the samples to replay (none while the buffer holds less than B0)."""
-        due = self.replay_buffer is not None and (self.state.global_step + 1) % self.args.replay_frequency == 0
+        due = (
+            self.replay_buffer is not None and (self.state.global_step + 1) % self.args.replay_frequency == 0
+        )
         replay = self.replay_buffer.draw(self._rng) if due else []
         self._log("uec/replayed", float(bool(replay)))
         self._log("uec/replay_samples", float(len(replay)))
@@ -295,7 +317,9 @@ class UECTrainer(GRPOTrainer):
         made here, the last by HF's loop. A phase's old log-probs are prepared just before its first mini-batch, so
         replay's fresh ones (``replay_fresh_logprobs``) come from the weights after the update. Returns the mean
         loss (0, with no backward, when there is nothing)."""
-        mini_batches = [(phase, batch) for phase, samples in phases.items() for batch in self._mini_batches(samples)]
+        mini_batches = [
+            (phase, batch) for phase, samples in phases.items() for batch in self._mini_batches(samples)
+        ]
         self._log("uec/optimizer_steps", float(len(mini_batches)))
         losses = []
         for position, (phase, samples) in enumerate(mini_batches):
@@ -360,7 +384,8 @@ class UECTrainer(GRPOTrainer):
         if self.loss_type in SEQUENCE_MEAN_LOSSES:  # TRL divides by the rows, padding included
             return batch, self.num_processes * (len(local) + padding) / len(samples)
         return batch, self.num_processes * sum(len(s.completion_ids) for s in local) / sum(
-            len(s.completion_ids) for s in samples)
+            len(s.completion_ids) for s in samples
+        )
 
     def _optimizer_step(self, model) -> None:
         if self.args.max_grad_norm and self.args.max_grad_norm > 0:
@@ -378,9 +403,12 @@ class UECTrainer(GRPOTrainer):
         Samples go through these no-grad passes sorted by length, in chunks of one mini-batch, so that little of
         each chunk is padding; a sample's values do not depend on its chunk (up to float rounding)."""
         if self.beta != 0.0:
+
             def reference(chunk: list[Sample]) -> list[dict[str, torch.Tensor]]:
                 logps = self._reference_logps(self._model_inputs(self._collate(chunk, with_old_logps=False)))
-                return [{"ref_logps": logps[row, : len(s.completion_ids)].cpu()} for row, s in enumerate(chunk)]
+                return [
+                    {"ref_logps": logps[row, : len(s.completion_ids)].cpu()} for row, s in enumerate(chunk)
+                ]
 
             self._fill(self._by_length([s for s in samples if s.ref_logps is None]), reference)
         fresh = self._by_length([s for s in samples if s.old_logps is None])
@@ -392,16 +420,25 @@ class UECTrainer(GRPOTrainer):
             batch = self._collate(chunk, with_old_logps=False)
             with disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
                 logps, entropies, _ = self._get_per_token_logps_and_entropies(
-                    self.model, **self._model_inputs(batch), compute_entropy=entropy_adv,
+                    self.model,
+                    **self._model_inputs(batch),
+                    compute_entropy=entropy_adv,
                 )
             if entropy_adv:
-                shaped = entropy_shaped_advantages(batch["advantages"], entropies, batch["completion_mask"],
-                                                   self.args.entropy_adv_alpha, self.args.entropy_adv_kappa)
+                shaped = entropy_shaped_advantages(
+                    batch["advantages"],
+                    entropies,
+                    batch["completion_mask"],
+                    self.args.entropy_adv_alpha,
+                    self.args.entropy_adv_kappa,
+                )
             values = []
             for row, sample in enumerate(chunk):
                 length = len(sample.completion_ids)
-                values.append({"old_logps": logps[row, :length].cpu()}
-                              | ({"token_advantages": shaped[row, :length].cpu()} if entropy_adv else {}))
+                values.append(
+                    {"old_logps": logps[row, :length].cpu()}
+                    | ({"token_advantages": shaped[row, :length].cpu()} if entropy_adv else {})
+                )
             return values
 
         self._fill(fresh, old)
@@ -414,7 +451,11 @@ class UECTrainer(GRPOTrainer):
         """Set per-sample values that ``compute`` makes for one chunk (a mini-batch) of ``samples`` at a time; the
         chunks are shared out among the processes in turn, and every process gets every sample's values."""
         chunks = self._chunks(samples)
-        done = [(c, compute(chunk)) for c, chunk in enumerate(chunks) if c % self.num_processes == self.process_index]
+        done = [
+            (c, compute(chunk))
+            for c, chunk in enumerate(chunks)
+            if c % self.num_processes == self.process_index
+        ]
         for c, values in self._gathered(done):
             for sample, fields in zip(chunks[c], values, strict=True):
                 for name, value in fields.items():
@@ -423,7 +464,9 @@ class UECTrainer(GRPOTrainer):
     @staticmethod
     def _mean_nll(samples: list[Sample]) -> float:
         """The authors' entropy estimate: mean -log p of the sampled tokens, over all tokens of ``samples``."""
-        return -sum(float(s.old_logps.sum()) for s in samples) / max(sum(len(s.completion_ids) for s in samples), 1)
+        return -sum(float(s.old_logps.sum()) for s in samples) / max(
+            sum(len(s.completion_ids) for s in samples), 1
+        )
 
     def _gathered(self, items: list) -> list:
         """``items`` of every process, in process order (the list itself in one process)."""
@@ -434,7 +477,10 @@ class UECTrainer(GRPOTrainer):
         return sorted(samples, key=lambda s: (len(s.prompt_ids), len(s.completion_ids)))
 
     def _chunks(self, samples: list[Sample]) -> list[list[Sample]]:
-        return [samples[start : start + self.mini_batch_size] for start in range(0, len(samples), self.mini_batch_size)]
+        return [
+            samples[start : start + self.mini_batch_size]
+            for start in range(0, len(samples), self.mini_batch_size)
+        ]
 
     @staticmethod
     def _model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
@@ -476,15 +522,23 @@ class UECTrainer(GRPOTrainer):
             "completion_ids": padded(completions, pad_id, "right"),
             "completion_mask": padded([torch.ones_like(c) for c in completions], 0, "right"),
         }
-        images = collate_images([s.images for s in samples], [len(p) for p in prompts], batch["completion_ids"].size(1))
-        batch.update({key: value.to(device) if isinstance(value, torch.Tensor) else value
-                      for key, value in images.items()})
+        images = collate_images(
+            [s.images for s in samples], [len(p) for p in prompts], batch["completion_ids"].size(1)
+        )
+        batch.update(
+            {
+                key: value.to(device) if isinstance(value, torch.Tensor) else value
+                for key, value in images.items()
+            }
+        )
         # TRL's token-sum losses ("dapo", ...) divide by num_items_in_batch / number of processes: the local count
         batch["num_items_in_batch"] = batch["completion_mask"].sum() * self.num_processes
         if samples[0].token_advantages is not None:
             batch["advantages"] = padded([s.token_advantages for s in samples], 0.0, "right")
         else:
-            batch["advantages"] = torch.tensor([s.advantage for s in samples], dtype=torch.float32, device=device)
+            batch["advantages"] = torch.tensor(
+                [s.advantage for s in samples], dtype=torch.float32, device=device
+            )
         if with_old_logps:
             batch["old_per_token_logps"] = padded([s.old_logps for s in samples], 0.0, "right")
             if self.beta != 0.0:
@@ -517,9 +571,11 @@ class UECTrainer(GRPOTrainer):
         step, faults = self.state.global_step + 1, ", ".join(dict.fromkeys(self._faults))
         message = f"step {step}: non-finite {faults}; the step makes no update"
         if self._nonfinite_streak > self.args.nonfinite_patience:
-            raise NonFiniteError(f"{message}, and {self._nonfinite_streak} step(s) in a row had non-finite values "
-                                 f"(nonfinite_patience={self.args.nonfinite_patience}): the run stops; its last "
-                                 "complete checkpoint and metrics are kept")
+            raise NonFiniteError(
+                f"{message}, and {self._nonfinite_streak} step(s) in a row had non-finite values "
+                f"(nonfinite_patience={self.args.nonfinite_patience}): the run stops; its last "
+                "complete checkpoint and metrics are kept"
+            )
         warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
@@ -528,8 +584,10 @@ class UECTrainer(GRPOTrainer):
         if resume_from_checkpoint is True:
             complete = complete_checkpoints(self.args.output_dir)
             if not complete:
-                raise ParameterError(f"resume_from_checkpoint=True, but output_dir={self.args.output_dir!r} holds no "
-                                     f"complete checkpoint (a checkpoint-<step> folder with {STATE_FILE})")
+                raise ParameterError(
+                    f"resume_from_checkpoint=True, but output_dir={self.args.output_dir!r} holds no "
+                    f"complete checkpoint (a checkpoint-<step> folder with {STATE_FILE})"
+                )
             resume_from_checkpoint = str(complete[-1])
         if resume_from_checkpoint:
             self._load_state(Path(resume_from_checkpoint))
@@ -539,10 +597,14 @@ class UECTrainer(GRPOTrainer):
         """HF's checkpoint, then the buffers and random states, then the state file that marks it complete;
         older checkpoints are removed once it is. Refuses non-finite weights and a disk short of space."""
         step = self.state.global_step
-        bad = [name for name, p in model.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
+        bad = [
+            name for name, p in model.named_parameters() if p.requires_grad and not torch.isfinite(p).all()
+        ]
         if bad:
-            raise NonFiniteError(f"checkpoint-{step} not written: non-finite weights in {len(bad)} tensor(s), e.g. "
-                                 f"{bad[0]}; the previous checkpoint is kept")
+            raise NonFiniteError(
+                f"checkpoint-{step} not written: non-finite weights in {len(bad)} tensor(s), e.g. "
+                f"{bad[0]}; the previous checkpoint is kept"
+            )
         run_dir = Path(self._get_output_dir(trial))
         folder = run_dir / f"{PREFIX}{step}"
         self._check_disk(run_dir)
@@ -550,16 +612,23 @@ class UECTrainer(GRPOTrainer):
         fault_point("checkpoint", step)
         generators = self._gathered([self._clip_cov_generator.get_state()])  # one per process
         if self.accelerator.is_main_process:  # the buffers and the Python random state are the same in all
-            save_samples(folder / BUFFERS_FILE,
-                         {"batch": self.batch_buffer.contents() if self.batch_buffer is not None else [],
-                          "replay": self.replay_buffer.contents() if self.replay_buffer is not None else []},
-                         extra={f"clip_cov_generator.{rank}": state for rank, state in enumerate(generators)})
-            write_json_atomic(folder / STATE_FILE, {
-                "step": step,
-                "python_random": self._rng.getstate(),
-                "batch_buffer_dropped": self.batch_buffer.dropped if self.batch_buffer is not None else 0,
-                "nonfinite_streak": self._nonfinite_streak,
-            })
+            save_samples(
+                folder / BUFFERS_FILE,
+                {
+                    "batch": self.batch_buffer.contents() if self.batch_buffer is not None else [],
+                    "replay": self.replay_buffer.contents() if self.replay_buffer is not None else [],
+                },
+                extra={f"clip_cov_generator.{rank}": state for rank, state in enumerate(generators)},
+            )
+            write_json_atomic(
+                folder / STATE_FILE,
+                {
+                    "step": step,
+                    "python_random": self._rng.getstate(),
+                    "batch_buffer_dropped": self.batch_buffer.dropped if self.batch_buffer is not None else 0,
+                    "nonfinite_streak": self._nonfinite_streak,
+                },
+            )
             remove_checkpoints(run_dir, keep=folder)
         self.accelerator.wait_for_everyone()
 
@@ -569,7 +638,9 @@ class UECTrainer(GRPOTrainer):
         run_dir.mkdir(parents=True, exist_ok=True)
         previous = complete_checkpoints(run_dir)
         trainable = sum(p.numel() * p.element_size() for p in self.model.parameters() if p.requires_grad)
-        needed = (directory_bytes(previous[-1]) if previous else 4 * trainable) + self.args.min_free_disk_mb * 2**20
+        needed = (
+            directory_bytes(previous[-1]) if previous else 4 * trainable
+        ) + self.args.min_free_disk_mb * 2**20
         free = shutil.disk_usage(run_dir).free
         if free < needed:
             raise InsufficientDiskError(
@@ -581,8 +652,10 @@ class UECTrainer(GRPOTrainer):
     def _load_state(self, folder: Path) -> None:
         """The buffers and random states saved by :meth:`_save_checkpoint` (HF restores the rest)."""
         if not (folder / STATE_FILE).is_file():
-            raise ParameterError(f"resume_from_checkpoint={str(folder)!r} is not a complete checkpoint (no "
-                                 f"{STATE_FILE}: it was cut off while being written)")
+            raise ParameterError(
+                f"resume_from_checkpoint={str(folder)!r} is not a complete checkpoint (no "
+                f"{STATE_FILE}: it was cut off while being written)"
+            )
         state = json.loads((folder / STATE_FILE).read_text())
         groups, extra = load_samples(folder / BUFFERS_FILE, Sample)
         if self.batch_buffer is not None:
@@ -593,9 +666,12 @@ class UECTrainer(GRPOTrainer):
         self._rng.setstate((version, tuple(internal), gauss))
         generator = extra.get(f"clip_cov_generator.{self.process_index}")
         if generator is None:
-            warnings.warn(f"{folder} was written by {sum(k.startswith('clip_cov_generator.') for k in extra)} "
-                          f"process(es), this is process {self.process_index}: its Clip-Cov draws start afresh",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{folder} was written by {sum(k.startswith('clip_cov_generator.') for k in extra)} "
+                f"process(es), this is process {self.process_index}: its Clip-Cov draws start afresh",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         else:
             self._clip_cov_generator.set_state(generator)
         self._nonfinite_streak = state["nonfinite_streak"]
@@ -613,8 +689,11 @@ class UECTrainer(GRPOTrainer):
         trained on (:meth:`_prepare_old_logps`), instead of for every rollout in TRL's scoring. The values are the
         same (the reference policy never changes); rollouts that selection drops, most exploration rollouts among
         them, cost no reference pass. Not with vLLM's importance-sampling correction, whose own pass comes there."""
-        return (self.defer_reference_logps and self.beta != 0.0
-                and not (self.use_vllm and self.vllm_importance_sampling_correction))
+        return (
+            self.defer_reference_logps
+            and self.beta != 0.0
+            and not (self.use_vllm and self.vllm_importance_sampling_correction)
+        )
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         """TRL's rewards (of all processes: TRL gathers them), kept for hard-prompt detection (TRL returns only
@@ -648,7 +727,9 @@ class UECTrainer(GRPOTrainer):
             loss = loss + self._kl_cov_term
         return loss
 
-    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+    def _get_per_token_logps_and_entropies(
+        self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+    ):
         """TRL's log-probs; inside a training loss, Clip-Cov detaches its chosen tokens, KL-Cov keeps its term and the
         reference log-probs are adjusted so that TRL's k3 is clamped at ``kl_clamp`` (:mod:`uec_repro.kl`).
         TRL's reference pass over fresh rollouts is skipped (zeros, never read) when it is deferred."""
@@ -664,20 +745,34 @@ class UECTrainer(GRPOTrainer):
         if self.args.clip_cov_ratio > 0:
             ratio = torch.exp(logps.detach() - old)
             per_token = advantages if advantages.dim() == 2 else advantages.unsqueeze(1)
-            clipped = ((ratio > 1 + self.epsilon_high) & (per_token > 0)) | ((ratio < 1 - self.epsilon_low) & (per_token < 0))
+            clipped = ((ratio > 1 + self.epsilon_high) & (per_token > 0)) | (
+                (ratio < 1 - self.epsilon_low) & (per_token < 0)
+            )
             low, high = self.args.clip_cov_bounds
-            chosen = clip_cov_mask(logps, advantages, mask, self.args.clip_cov_ratio, low, high, clipped,
-                                   self._clip_cov_generator)
+            chosen = clip_cov_mask(
+                logps,
+                advantages,
+                mask,
+                self.args.clip_cov_ratio,
+                low,
+                high,
+                clipped,
+                self._clip_cov_generator,
+            )
             logps = torch.where(chosen, logps.detach(), logps)
             self._log("baselines/clip_cov_tokens", float(chosen.sum()))
         if self.args.kl_cov_ratio > 0:
-            penalty, selected = kl_cov_penalty(logps, old, advantages, mask, self.args.kl_cov_ratio,
-                                               self.args.kl_cov_coef)
+            penalty, selected = kl_cov_penalty(
+                logps, old, advantages, mask, self.args.kl_cov_ratio, self.args.kl_cov_coef
+            )
             self._kl_cov_term = penalty.sum() / mask.sum().clamp(min=1)
             self._log("baselines/kl_cov_tokens", float(selected.sum()))
-        if self.beta != 0.0 and self.args.kl_clamp is not None:  # TRL reads the reference log-probs after this
-            inputs["ref_per_token_logps"] = clamped_reference_logps(inputs["ref_per_token_logps"], logps,
-                                                                    self.args.kl_clamp)
+        if (
+            self.beta != 0.0 and self.args.kl_clamp is not None
+        ):  # TRL reads the reference log-probs after this
+            inputs["ref_per_token_logps"] = clamped_reference_logps(
+                inputs["ref_per_token_logps"], logps, self.args.kl_clamp
+            )
         return logps, entropies, aux
 
     # ---------------------------------------------------------------------------------------------
@@ -692,7 +787,10 @@ class UECTrainer(GRPOTrainer):
         ``_calculate_rewards``, which holds those of all processes)."""
         images = split_images(output, output["prompt_mask"])
         prompt_ids, prompt_mask = output["prompt_ids"].cpu(), output["prompt_mask"].cpu().bool()
-        completion_ids, completion_mask = output["completion_ids"].cpu(), output["completion_mask"].cpu().bool()
+        completion_ids, completion_mask = (
+            output["completion_ids"].cpu(),
+            output["completion_mask"].cpu().bool(),
+        )
         advantages = output["advantages"].cpu()
         ref = None if self._defers_reference() else output.get("ref_per_token_logps")
         eos = set(self.eos_token_ids)
@@ -700,16 +798,18 @@ class UECTrainer(GRPOTrainer):
         samples = []
         for row in range(prompt_ids.size(0)):
             completion = completion_ids[row][completion_mask[row]]
-            samples.append(Sample(
-                prompt_ids=prompt_ids[row][prompt_mask[row]],
-                completion_ids=completion,
-                advantage=float(advantages[row]),
-                reward=float(self._last_rewards[offset + row]),
-                truncated=bool(len(completion) == 0 or int(completion[-1]) not in eos),
-                exploration=exploration,
-                ref_logps=ref[row][: len(completion)].cpu() if ref is not None else None,
-                images=images[row],
-            ))
+            samples.append(
+                Sample(
+                    prompt_ids=prompt_ids[row][prompt_mask[row]],
+                    completion_ids=completion,
+                    advantage=float(advantages[row]),
+                    reward=float(self._last_rewards[offset + row]),
+                    truncated=bool(len(completion) == 0 or int(completion[-1]) not in eos),
+                    exploration=exploration,
+                    ref_logps=ref[row][: len(completion)].cpu() if ref is not None else None,
+                    images=images[row],
+                )
+            )
         return samples
 
     @contextmanager
@@ -717,7 +817,11 @@ class UECTrainer(GRPOTrainer):
         """Sample G' completions per prompt at t'; TRL's metrics of these rollouts go under ``exploration/``, and
         the generation time of these rollouts (part of ``time/generation``) is ``time/exploration_generation``."""
         temperature = self.args.exploration_temperature
-        saved = (self.num_generations, self.generation_config.temperature, self.generation_kwargs.get("temperature"))
+        saved = (
+            self.num_generations,
+            self.generation_config.temperature,
+            self.generation_kwargs.get("temperature"),
+        )
         metrics = self._metrics["train"]
         before = {key: len(values) for key, values in metrics.items()}
         generation_before = self._timers["generation"]
@@ -726,13 +830,17 @@ class UECTrainer(GRPOTrainer):
         try:
             yield
         finally:
-            self.num_generations, self.generation_config.temperature, self.generation_kwargs["temperature"] = saved
+            (
+                self.num_generations,
+                self.generation_config.temperature,
+                self.generation_kwargs["temperature"],
+            ) = saved
             for key in list(metrics):
                 if key.startswith("exploration/") or key == "num_tokens":
                     continue
-                added = metrics[key][before.get(key, 0):]
+                added = metrics[key][before.get(key, 0) :]
                 if added:
-                    del metrics[key][before.get(key, 0):]
+                    del metrics[key][before.get(key, 0) :]
                     metrics[f"exploration/{key}"].extend(added)
             self._log("time/exploration_generation", self._timers["generation"] - generation_before)
 
@@ -744,7 +852,9 @@ class UECTrainer(GRPOTrainer):
         if self._probe_due(0):
             started = time.perf_counter()
             values = self._probe(0)
-            self._append_row(self.metrics_path, {"step": 0, **values, "time/probe": time.perf_counter() - started})
+            self._append_row(
+                self.metrics_path, {"step": 0, **values, "time/probe": time.perf_counter() - started}
+            )
 
     def _probe_if_due(self) -> None:
         step = self.state.global_step + 1
@@ -757,8 +867,12 @@ class UECTrainer(GRPOTrainer):
     def _probe_due(self, step: int) -> bool:
         """At step 0, every ``probe_every`` steps and at the last step; in the main process only."""
         every = self.args.probe_every
-        return (self.probe_dataset is not None and every > 0 and self.accelerator.is_main_process
-                and (step % every == 0 or step == self.state.max_steps))
+        return (
+            self.probe_dataset is not None
+            and every > 0
+            and self.accelerator.is_main_process
+            and (step % every == 0 or step == self.state.max_steps)
+        )
 
     def _probe(self, step: int) -> dict[str, float]:
         """Measure the policy, not the samples it trains on: ``probe_samples`` completions of every probe prompt at
@@ -768,13 +882,29 @@ class UECTrainer(GRPOTrainer):
         ``probe/sampled_nll`` (-log p of the sampled tokens), ``probe/accuracy`` and ``probe/mean_length``."""
         with torch.random.fork_rng():
             records = evaluate_policy(
-                self.model, self.processing_class, self.probe_dataset, n=self.args.probe_samples, ks=(1,),
-                hard_group_size=1, temperature=1.0, top_p=self.args.top_p, max_new_tokens=self.max_completion_length,
+                self.model,
+                self.processing_class,
+                self.probe_dataset,
+                n=self.args.probe_samples,
+                ks=(1,),
+                hard_group_size=1,
+                temperature=1.0,
+                top_p=self.args.top_p,
+                max_new_tokens=self.max_completion_length,
                 seed=self.args.probe_seed,
             ).per_prompt
-        columns = {name: [p[name] for p in records] for name in ("entropy_sum", "nll_sum", "tokens", "correct")}
-        self._append_row(self.probe_path, {"step": step, "samples": self.args.probe_samples,
-                                           "prompt_ids": [p["id"] for p in records], **columns})
+        columns = {
+            name: [p[name] for p in records] for name in ("entropy_sum", "nll_sum", "tokens", "correct")
+        }
+        self._append_row(
+            self.probe_path,
+            {
+                "step": step,
+                "samples": self.args.probe_samples,
+                "prompt_ids": [p["id"] for p in records],
+                **columns,
+            },
+        )
         tokens, completions = max(sum(columns["tokens"]), 1), self.args.probe_samples * len(records)
         return {
             "probe/entropy": sum(columns["entropy_sum"]) / tokens,
@@ -791,14 +921,24 @@ class UECTrainer(GRPOTrainer):
 
     def _validate_if_due(self) -> None:
         every = self.args.validation_every
-        if (self.validation_dataset is None or not every or (self.state.global_step + 1) % every
-                or not self.accelerator.is_main_process):  # only the main process writes metrics
+        if (
+            self.validation_dataset is None
+            or not every
+            or (self.state.global_step + 1) % every
+            or not self.accelerator.is_main_process
+        ):  # only the main process writes metrics
             return
         started = time.perf_counter()
         with torch.random.fork_rng():  # validating does not change the training's draws
             result = evaluate_policy(
-                self.model, self.processing_class, self.validation_dataset, n=1, ks=(1,), hard_group_size=1,
-                temperature=self.args.validation_temperature, max_new_tokens=self.max_completion_length,
+                self.model,
+                self.processing_class,
+                self.validation_dataset,
+                n=1,
+                ks=(1,),
+                hard_group_size=1,
+                temperature=self.args.validation_temperature,
+                max_new_tokens=self.max_completion_length,
                 seed=self.args.seed,
             )
         self._log("validation/accuracy", result.summary["pass@1"])
@@ -819,7 +959,10 @@ class UECTrainer(GRPOTrainer):
         """TRL's logging, then the same row appended to ``metrics.jsonl`` (kept if the run is interrupted)."""
         metrics = self._metrics["train"]
         step_row = self.model.training and "uec/updated" in metrics  # not eval or the final summary
-        for trl_name, name in UPDATE_BATCH_METRICS.items():  # TRL adds these metrics to ``logs`` in its ``log``
+        for (
+            trl_name,
+            name,
+        ) in UPDATE_BATCH_METRICS.items():  # TRL adds these metrics to ``logs`` in its ``log``
             if trl_name in metrics:
                 metrics[name] = metrics.pop(trl_name)
         super().log(logs, start_time)

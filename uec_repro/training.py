@@ -61,41 +61,82 @@ RESUMABLE_CHANGES = ("threads", "overwrite", "checkpoint_every")
 class RunSettings:
     """Parameters of one run (field help text is the documentation; ``None`` means the method's default)."""
 
-    method: str = field(default="uec_rl", metadata={"help": "A method of uec_repro.config.METHODS, or 'base' (no "
-                                                             "training: evaluate the initial policy)."})
-    policy: str = field(default="toy", metadata={"help": "Policy from the zoo ('toy', 'toy-geometry', 'smollm2-135m'), a local "
-                                                          "folder or a hub id."})
-    task: str = field(default="arith", metadata={"help": "Task of uec_repro.tasks.TASKS (train and test splits)."})
-    seed: int = field(default=0, metadata={"help": "Seed of data order, sampling and adapter initialisation."})
+    method: str = field(
+        default="uec_rl",
+        metadata={
+            "help": "A method of uec_repro.config.METHODS, or 'base' (no "
+            "training: evaluate the initial policy)."
+        },
+    )
+    policy: str = field(
+        default="toy",
+        metadata={
+            "help": "Policy from the zoo ('toy', 'toy-geometry', 'smollm2-135m'), a local folder or a hub id."
+        },
+    )
+    task: str = field(
+        default="arith", metadata={"help": "Task of uec_repro.tasks.TASKS (train and test splits)."}
+    )
+    seed: int = field(
+        default=0, metadata={"help": "Seed of data order, sampling and adapter initialisation."}
+    )
     steps: int = field(default=30, metadata={"help": "Training steps (one rollout batch each)."})
-    prompts_per_step: int = field(default=8, metadata={"help": "Prompts per step, over all processes; B0 = prompts "
-                                                                  "x G completions."})
+    prompts_per_step: int = field(
+        default=8, metadata={"help": "Prompts per step, over all processes; B0 = prompts x G completions."}
+    )
     num_generations: int = field(default=8, metadata={"help": "G, completions per prompt."})
     max_completion_length: int = field(default=48, metadata={"help": "Generation budget in tokens."})
     exploration_generations: int | None = field(default=None, metadata={"help": "G' (None: 4 x G)."})
     exploration_temperature: float | None = field(default=None, metadata={"help": "t' (None: 1.2)."})
-    replay_capacity: float | None = field(default=None, metadata={"help": "s' as a multiple of B0 (None: 2)."})
+    replay_capacity: float | None = field(
+        default=None, metadata={"help": "s' as a multiple of B0 (None: 2)."}
+    )
     replay_frequency: int | None = field(default=None, metadata={"help": "f_replay in steps (None: 5)."})
     learning_rate: float | None = field(default=None, metadata={"help": "AdamW learning rate (None: 2e-4)."})
-    quantization: str = field(default="none", metadata={"help": "'none' (LoRA) or 'nf4' (QLoRA, 4-bit base)."})
+    quantization: str = field(
+        default="none", metadata={"help": "'none' (LoRA) or 'nf4' (QLoRA, 4-bit base)."}
+    )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank (alpha = 2 r)."})
-    overrides: dict[str, Any] = field(default_factory=dict, metadata={"help": "Any other UECConfig field, e.g. "
-                                                                               "{'beta': 0.0}."})
+    overrides: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "Any other UECConfig field, e.g. {'beta': 0.0}."}
+    )
     validation_prompts: int = field(default=50, metadata={"help": "Test prompts of in-training validation."})
     validation_every: int = field(default=5, metadata={"help": "Validate every this many steps (0: never)."})
-    probe_prompts: int = field(default=64, metadata={"help": "Test prompts of the entropy probe, the same for every "
-                                                              "method and seed (how often: UECConfig.probe_every)."})
+    probe_prompts: int = field(
+        default=64,
+        metadata={
+            "help": "Test prompts of the entropy probe, the same for every "
+            "method and seed (how often: UECConfig.probe_every)."
+        },
+    )
     eval_prompts: int = field(default=100, metadata={"help": "Test prompts of the final evaluation."})
-    eval_samples: int = field(default=16, metadata={"help": "n, samples per test prompt (Pass@k for k <= n)."})
-    eval_temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of the final evaluation."})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: $UEC_REPRO_THREADS, else torch's "
-                                                       "default)."})
-    save_adapter: bool = field(default=True, metadata={"help": "Save the trained LoRA adapter in output_dir/adapter."})
-    checkpoint_every: int = field(default=10, metadata={"help": "Save a resumable checkpoint every this many steps "
-                                                                 "(0: never); a rerun resumes from the newest."})
-    overwrite: bool = field(default=False, metadata={"help": "Start over in an output_dir that already holds a run "
-                                                              "(False: an unfinished run resumes, a finished one "
-                                                              "is refused)."})
+    eval_samples: int = field(
+        default=16, metadata={"help": "n, samples per test prompt (Pass@k for k <= n)."}
+    )
+    eval_temperature: float = field(
+        default=1.0, metadata={"help": "Sampling temperature of the final evaluation."}
+    )
+    threads: int = field(
+        default=0, metadata={"help": "torch CPU threads (0: $UEC_REPRO_THREADS, else torch's default)."}
+    )
+    save_adapter: bool = field(
+        default=True, metadata={"help": "Save the trained LoRA adapter in output_dir/adapter."}
+    )
+    checkpoint_every: int = field(
+        default=10,
+        metadata={
+            "help": "Save a resumable checkpoint every this many steps "
+            "(0: never); a rerun resumes from the newest."
+        },
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "Start over in an output_dir that already holds a run "
+            "(False: an unfinished run resumes, a finished one "
+            "is refused)."
+        },
+    )
     output_dir: str = field(default="runs/manual/run", metadata={"help": "Where the run's files go."})
 
     def __post_init__(self) -> None:
@@ -115,8 +156,16 @@ class RunSettings:
         if not isinstance(self.policy, str) or not self.policy.strip():
             raise ParameterError(f"policy={self.policy!r} must be a zoo name, a folder or a hub id")
         check_int("seed", self.seed, minimum=0)
-        for name in ("steps", "prompts_per_step", "max_completion_length", "lora_r", "eval_prompts", "eval_samples",
-                     "validation_prompts", "probe_prompts"):
+        for name in (
+            "steps",
+            "prompts_per_step",
+            "max_completion_length",
+            "lora_r",
+            "eval_prompts",
+            "eval_samples",
+            "validation_prompts",
+            "probe_prompts",
+        ):
             check_int(name, getattr(self, name), minimum=1)
         check_int("num_generations", self.num_generations, minimum=2)
         check_int("validation_every", self.validation_every, minimum=0)
@@ -131,8 +180,11 @@ class RunSettings:
             raise ParameterError(f"output_dir={self.output_dir!r} must be a folder path")
         check_writable_dir("output_dir", self.output_dir)
         try:  # the policy's name or folder, and what nf4 needs; nothing is loaded
-            validate_policy_args(self.policy, quantization=self.quantization,
-                                 lora=LoraSettings(r=self.lora_r, alpha=2 * self.lora_r))
+            validate_policy_args(
+                self.policy,
+                quantization=self.quantization,
+                lora=LoraSettings(r=self.lora_r, alpha=2 * self.lora_r),
+            )
         except ParameterError as error:
             raise ParameterError(str(error).replace("name_or_path=", "policy=", 1)) from None
         if self.task in HUB_TASKS:
@@ -142,9 +194,13 @@ class RunSettings:
             splits = list(HUB_DATASETS[self.task].splits)
             for split in needed:
                 if split not in splits:
-                    allowed = [t for t in TASKS if t not in HUB_TASKS or set(needed) <= set(HUB_DATASETS[t].splits)]
-                    raise ParameterError(f"task={self.task!r} has no {split!r} split (only {splits}), which "
-                                         f"method={self.method!r} needs; use method='base' or one of {allowed}")
+                    allowed = [
+                        t for t in TASKS if t not in HUB_TASKS or set(needed) <= set(HUB_DATASETS[t].splits)
+                    ]
+                    raise ParameterError(
+                        f"task={self.task!r} has no {split!r} split (only {splits}), which "
+                        f"method={self.method!r} needs; use method='base' or one of {allowed}"
+                    )
                 if offline_mode():  # reads the cache only; DatasetUnavailableError says how to get the data
                     try:
                         with warnings.catch_warnings():
@@ -154,10 +210,14 @@ class RunSettings:
                         raise DatasetUnavailableError(f"task={self.task!r}: {error}") from None
         processes = launched_processes()
         if processes > 1 and self.method == BASE_METHOD:
-            raise ParameterError(f"method={BASE_METHOD!r} only evaluates: run it in one process, not {processes}")
+            raise ParameterError(
+                f"method={BASE_METHOD!r} only evaluates: run it in one process, not {processes}"
+            )
         if self.prompts_per_step % processes:
-            raise ParameterError(f"prompts_per_step={self.prompts_per_step} must be a multiple of the number of "
-                                 f"processes ({processes}): each process generates an equal share of a step's prompts")
+            raise ParameterError(
+                f"prompts_per_step={self.prompts_per_step} must be a multiple of the number of "
+                f"processes ({processes}): each process generates an equal share of a step's prompts"
+            )
         if self.method != BASE_METHOD:
             self.trainer_config()  # UECConfig checks every field it gets (and names the bad one)
 
@@ -172,26 +232,42 @@ class RunSettings:
 
         from .config import method_config
 
-        optional = {name: getattr(self, name) for name in (
-            "exploration_generations", "exploration_temperature", "replay_capacity", "replay_frequency",
-            "learning_rate") if getattr(self, name) is not None}
-        return method_config(self.method, **{
-            "output_dir": self.output_dir,
-            "max_steps": self.steps,
-            "per_device_train_batch_size": self.prompts_per_step * self.num_generations // launched_processes(),
-            "num_generations": self.num_generations,
-            "max_completion_length": self.max_completion_length,
-            "seed": self.seed,
-            "validation_every": self.validation_every,
-            "use_cpu": not torch.cuda.is_available(),
-            "gradient_checkpointing": False,
-            **({"save_strategy": "steps", "save_steps": self.checkpoint_every} if self.checkpoint_every
-               else {"save_strategy": "no"}),
-            "report_to": "none",
-            "disable_tqdm": True,
-            **optional,
-            **self.overrides,
-        })
+        optional = {
+            name: getattr(self, name)
+            for name in (
+                "exploration_generations",
+                "exploration_temperature",
+                "replay_capacity",
+                "replay_frequency",
+                "learning_rate",
+            )
+            if getattr(self, name) is not None
+        }
+        return method_config(
+            self.method,
+            **{
+                "output_dir": self.output_dir,
+                "max_steps": self.steps,
+                "per_device_train_batch_size": self.prompts_per_step
+                * self.num_generations
+                // launched_processes(),
+                "num_generations": self.num_generations,
+                "max_completion_length": self.max_completion_length,
+                "seed": self.seed,
+                "validation_every": self.validation_every,
+                "use_cpu": not torch.cuda.is_available(),
+                "gradient_checkpointing": False,
+                **(
+                    {"save_strategy": "steps", "save_steps": self.checkpoint_every}
+                    if self.checkpoint_every
+                    else {"save_strategy": "no"}
+                ),
+                "report_to": "none",
+                "disable_tqdm": True,
+                **optional,
+                **self.overrides,
+            },
+        )
 
 
 def launched_processes() -> int:
@@ -217,7 +293,9 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
         from accelerate import PartialState
         from accelerate.utils import broadcast_object_list
 
-        state = PartialState(cpu=not torch.cuda.is_available())  # the process group, before anything is written
+        state = PartialState(
+            cpu=not torch.cuda.is_available()
+        )  # the process group, before anything is written
         rank = state.process_index
         prepared: list[Any] = [None]
         if state.is_main_process:
@@ -236,20 +314,36 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
         torch.set_num_threads(threads)
     set_seed(settings.seed)
     started = time.perf_counter()
-    model, tokenizer = load_policy(settings.policy, quantization=settings.quantization,
-                                   lora=LoraSettings(r=settings.lora_r, alpha=2 * settings.lora_r))
-    test = load_task(settings.task, "test",
-                     n=max(settings.eval_prompts, settings.validation_prompts, settings.probe_prompts),
-                     tokenizer=tokenizer)
+    model, tokenizer = load_policy(
+        settings.policy,
+        quantization=settings.quantization,
+        lora=LoraSettings(r=settings.lora_r, alpha=2 * settings.lora_r),
+    )
+    test = load_task(
+        settings.task,
+        "test",
+        n=max(settings.eval_prompts, settings.validation_prompts, settings.probe_prompts),
+        tokenizer=tokenizer,
+    )
     train_seconds = 0.0
     if settings.method != BASE_METHOD:
         config = settings.trainer_config()
-        train = load_task(settings.task, "train", n=settings.steps * settings.prompts_per_step, seed=settings.seed,
-                          tokenizer=tokenizer)
-        trainer = UECTrainer(model=model, reward_funcs=[accuracy_reward], args=config, train_dataset=train,
-                             processing_class=tokenizer,
-                             validation_dataset=test.select(range(min(settings.validation_prompts, len(test)))),
-                             probe_dataset=test.select(range(min(settings.probe_prompts, len(test)))))
+        train = load_task(
+            settings.task,
+            "train",
+            n=settings.steps * settings.prompts_per_step,
+            seed=settings.seed,
+            tokenizer=tokenizer,
+        )
+        trainer = UECTrainer(
+            model=model,
+            reward_funcs=[accuracy_reward],
+            args=config,
+            train_dataset=train,
+            processing_class=tokenizer,
+            validation_dataset=test.select(range(min(settings.validation_prompts, len(test)))),
+            probe_dataset=test.select(range(min(settings.probe_prompts, len(test)))),
+        )
         trainer.remove_callback(PrinterCallback)  # per-step rows go to metrics.jsonl
         if not torch.cuda.is_available():
             cast_trainable_to_fp32(trainer.model)  # TRL casts adapters to bf16 on 4-bit bases: slow on CPU
@@ -263,8 +357,9 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
             model.save_pretrained(staging)
             shutil.rmtree(out / "adapter", ignore_errors=True)
             staging.rename(out / "adapter")
-    evaluation = _evaluate(model, tokenizer, test.select(range(min(settings.eval_prompts, len(test)))), settings,
-                           rank, processes)
+    evaluation = _evaluate(
+        model, tokenizer, test.select(range(min(settings.eval_prompts, len(test)))), settings, rank, processes
+    )
     if rank != 0:
         return None
     result = {
@@ -279,8 +374,11 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
         "resumed_from_step": resumed_from,
         "processes": processes,
         "train_seconds": train_seconds,  # of this attempt: a resumed run trains the steps after its checkpoint
-        "seconds_per_step": (train_seconds / (settings.steps - resumed_from)
-                             if train_seconds and settings.steps > resumed_from else None),
+        "seconds_per_step": (
+            train_seconds / (settings.steps - resumed_from)
+            if train_seconds and settings.steps > resumed_from
+            else None
+        ),
         "total_seconds": time.perf_counter() - started,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "settings": asdict(settings),
@@ -298,10 +396,21 @@ def _evaluate(model, tokenizer, prompts, settings: RunSettings, rank: int, proce
     ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= settings.eval_samples]
     hard_group_size = min(settings.num_generations, settings.eval_samples)
     share = prompts.select(range(rank, len(prompts), processes))
-    per_prompt = evaluate_policy(
-        model, tokenizer, share, n=settings.eval_samples, ks=ks, hard_group_size=hard_group_size,
-        temperature=settings.eval_temperature, max_new_tokens=settings.max_completion_length, seed=settings.seed + rank,
-    ).per_prompt if len(share) else []
+    per_prompt = (
+        evaluate_policy(
+            model,
+            tokenizer,
+            share,
+            n=settings.eval_samples,
+            ks=ks,
+            hard_group_size=hard_group_size,
+            temperature=settings.eval_temperature,
+            max_new_tokens=settings.max_completion_length,
+            seed=settings.seed + rank,
+        ).per_prompt
+        if len(share)
+        else []
+    )
     if processes > 1:
         from accelerate.utils import gather_object
 
@@ -317,19 +426,26 @@ def _prepare_output_dir(settings: RunSettings, out: Path, step_files: tuple[str,
     finished = (out / EVAL_FILE).exists()
     recorded = json.loads((out / SETTINGS_FILE).read_text()) if (out / SETTINGS_FILE).exists() else None
     current = asdict(settings)
-    changed = sorted(name for name in current if name not in RESUMABLE_CHANGES
-                     and recorded is not None and recorded.get(name) != current[name])
+    changed = sorted(
+        name
+        for name in current
+        if name not in RESUMABLE_CHANGES and recorded is not None and recorded.get(name) != current[name]
+    )
     if settings.overwrite:
         for name in (*step_files, EVAL_FILE, SETTINGS_FILE):
             (out / name).unlink(missing_ok=True)
         remove_checkpoints(out)
     elif finished:
-        raise ParameterError(f"output_dir={settings.output_dir!r} already holds a finished run; choose another "
-                             "output_dir or set overwrite=True")
+        raise ParameterError(
+            f"output_dir={settings.output_dir!r} already holds a finished run; choose another "
+            "output_dir or set overwrite=True"
+        )
     elif changed or (recorded is None and (out / step_files[0]).exists()):
-        raise ParameterError(f"output_dir={settings.output_dir!r} holds an unfinished run with other settings "
-                             f"({', '.join(changed) or 'unknown'}); rerun it with the same settings to resume, "
-                             "or set overwrite=True to start over")
+        raise ParameterError(
+            f"output_dir={settings.output_dir!r} holds an unfinished run with other settings "
+            f"({', '.join(changed) or 'unknown'}); rerun it with the same settings to resume, "
+            "or set overwrite=True to start over"
+        )
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = None if settings.overwrite else prepare_resume(out, *step_files)
     write_text_atomic(out / SETTINGS_FILE, json.dumps(current, indent=1))
@@ -356,8 +472,10 @@ def training_grid(
     reserved = {"method", "seed", "output_dir"} & set(parameters)
     unknown = sorted(set(parameters) - names) + sorted(set(sweeps) - names)
     if unknown or reserved:
-        raise ParameterError(f"unknown or reserved run parameter(s) {unknown + sorted(reserved)}; allowed: "
-                             f"{sorted(names - {'method', 'seed', 'output_dir'})}")
+        raise ParameterError(
+            f"unknown or reserved run parameter(s) {unknown + sorted(reserved)}; allowed: "
+            f"{sorted(names - {'method', 'seed', 'output_dir'})}"
+        )
     from .config import METHODS
 
     if not isinstance(methods, list) or not methods:
@@ -374,7 +492,9 @@ def training_grid(
         for value in values:
             RunSettings(method=sweep_method, **{**parameters, name: value})
     blocks = [{"methods": list(methods), "seeds": list(seeds)}]
-    blocks += [{"methods": [sweep_method], "seeds": list(sweep_seeds or seeds), "sweep": {name: list(values)}}
-               for name, values in sweeps.items()]
+    blocks += [
+        {"methods": [sweep_method], "seeds": list(sweep_seeds or seeds), "sweep": {name: list(values)}}
+        for name, values in sweeps.items()
+    ]
     path = Path(experiment_dir)
     return {"experiment": path.name, "parameters": dict(parameters), "grid": blocks}

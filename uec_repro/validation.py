@@ -63,9 +63,13 @@ def check_writable_dir(name: str, path: str | os.PathLike) -> Path:
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise ParameterError(f"{name}={str(path)!r} cannot be created: {str(existing)!r} is a file, not a folder; "
-                             "give a folder path that is, or can be made, writable")
+        raise ParameterError(
+            f"{name}={str(path)!r} cannot be created: {str(existing)!r} is a file, not a folder; "
+            "give a folder path that is, or can be made, writable"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ParameterError(f"{name}={str(path)!r} is not writable: no write permission in {str(existing)!r}; "
-                             "give a folder path that this user can write to")
+        raise ParameterError(
+            f"{name}={str(path)!r} is not writable: no write permission in {str(existing)!r}; "
+            "give a folder path that this user can write to"
+        )
     return Path(path)

@@ -83,14 +83,30 @@ DEFAULT_NOTEBOOK = "01_train"
 SUMMARY_FOLDER = "notebooks"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "UEC_REPRO_THREADS")
 VERSIONED_PACKAGES = {  # manifest key -> distribution
-    "python": None, "uec_repro": "uec-repro", "torch": "torch", "transformers": "transformers", "trl": "trl",
-    "peft": "peft", "bitsandbytes": "bitsandbytes", "papermill": "papermill", "accelerate": "accelerate",
-    "datasets": "datasets"}
+    "python": None,
+    "uec_repro": "uec-repro",
+    "torch": "torch",
+    "transformers": "transformers",
+    "trl": "trl",
+    "peft": "peft",
+    "bitsandbytes": "bitsandbytes",
+    "papermill": "papermill",
+    "accelerate": "accelerate",
+    "datasets": "datasets",
+}
 ERROR_LINES = 20
 LOCK_POLL_SECONDS = 0.5
 
-TOP_KEYS = ("experiment", "description", "jobs", "threads_per_run", "timeout", "parameters", "grid",
-            "notebook")
+TOP_KEYS = (
+    "experiment",
+    "description",
+    "jobs",
+    "threads_per_run",
+    "timeout",
+    "parameters",
+    "grid",
+    "notebook",
+)
 GRID_KEYS = ("notebook", "methods", "seeds", "parameters", "sweep")
 NOTEBOOK_KEYS = ("name", "parameters")
 RUN_RESERVED = ("method", "seed", "output_dir")  # set by the runner for each training run
@@ -124,8 +140,9 @@ def load_grid(grid: str | Path, notebooks_dir: str | Path | None = None) -> Grid
     path = Path(grid)
     if not path.is_file():
         if str(grid) not in list_presets():
-            raise ParameterError(f"grid={str(grid)!r} is neither a file nor a preset; presets: "
-                                 f"{list(list_presets())}")
+            raise ParameterError(
+                f"grid={str(grid)!r} is neither a file nor a preset; presets: {list(list_presets())}"
+            )
         path = PRESETS_DIR / f"{grid}.toml"
     try:
         data = tomllib.loads(path.read_text())
@@ -234,8 +251,9 @@ class GridSpec:
     notebooks_dir: Path = field(default_factory=notebooks_folder)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<dict>",
-                  notebooks_dir: str | Path | None = None) -> GridSpec:
+    def from_dict(
+        cls, data: dict[str, Any], source: str = "<dict>", notebooks_dir: str | Path | None = None
+    ) -> GridSpec:
         """Check every key and value (a :class:`ParameterError` naming it) and build the spec."""
         return _parse_grid(data, source, notebooks_folder(notebooks_dir))
 
@@ -250,30 +268,46 @@ class GridSpec:
                     sweep = {sweep_name: value} if sweep_name else {}
                     for seed in block.seeds:
                         folder = experiment_dir / variant_name(method, sweep) / f"seed{seed}"
-                        parameters = {**self.parameters, **block.parameters, "method": method, "seed": seed,
-                                      **sweep, "output_dir": str(folder)}
-                        cells.append(Cell(self.experiment, block.notebook, parameters, folder, method, seed,
-                                          sweep))
+                        parameters = {
+                            **self.parameters,
+                            **block.parameters,
+                            "method": method,
+                            "seed": seed,
+                            **sweep,
+                            "output_dir": str(folder),
+                        }
+                        cells.append(
+                            Cell(self.experiment, block.notebook, parameters, folder, method, seed, sweep)
+                        )
         return cells
 
     def summary_cells(self, runs_root: str | Path = "runs") -> list[Cell]:
         """The ``[[notebook]]`` executions, in order, saved to ``<experiment>/notebooks/``."""
         experiment_dir = Path(runs_root).resolve() / self.experiment
-        return [Cell(self.experiment, step.name, {**step.parameters, "experiment_dir": str(experiment_dir)},
-                     experiment_dir / SUMMARY_FOLDER) for step in self.notebooks]
+        return [
+            Cell(
+                self.experiment,
+                step.name,
+                {**step.parameters, "experiment_dir": str(experiment_dir)},
+                experiment_dir / SUMMARY_FOLDER,
+            )
+            for step in self.notebooks
+        ]
 
 
 def _parse_grid(data: dict[str, Any], source: str, notebooks_dir: Path) -> GridSpec:
     check = _Checker(source, notebooks_dir)
     check.keys("", data, TOP_KEYS)
     if "experiment" not in data:
-        raise ParameterError(f"{source}: experiment is missing; give the folder name of the runs, e.g. "
-                             "experiment = \"default\"")
+        raise ParameterError(
+            f'{source}: experiment is missing; give the folder name of the runs, e.g. experiment = "default"'
+        )
     spec = GridSpec(
         experiment=check.name("experiment", data["experiment"]),
         blocks=[check.block(f"grid[{i}]", table) for i, table in enumerate(check.tables("grid", data))],
-        notebooks=[check.summary(f"notebook[{i}]", table)
-                   for i, table in enumerate(check.tables("notebook", data))],
+        notebooks=[
+            check.summary(f"notebook[{i}]", table) for i, table in enumerate(check.tables("notebook", data))
+        ],
         parameters=check.parameters("parameters", data.get("parameters", {}), RUN_RESERVED),
         description=check.string("description", data.get("description", "")),
         jobs=check.positive("jobs", data.get("jobs", 1)),
@@ -319,8 +353,11 @@ class _Checker:
 
     def name(self, key: str, value: Any) -> str:
         if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
-            raise self.fail(key, value, "expected a folder name of letters, digits and . _ + = - (starting "
-                                        "with a letter or digit)")
+            raise self.fail(
+                key,
+                value,
+                "expected a folder name of letters, digits and . _ + = - (starting with a letter or digit)",
+            )
         return value
 
     def string(self, key: str, value: Any) -> str:
@@ -361,8 +398,11 @@ class _Checker:
             return {k: self.plain(f"{key}.{k}", v) for k, v in value.items()}
         if isinstance(value, str | bool | int) or (isinstance(value, float) and math.isfinite(value)):
             return value
-        raise self.fail(key, value, "parameters are strings, booleans, integers, finite floats, or lists and "
-                                    "tables of those")
+        raise self.fail(
+            key,
+            value,
+            "parameters are strings, booleans, integers, finite floats, or lists and tables of those",
+        )
 
     def parameters(self, key: str, table: Any, reserved: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(table, dict):
@@ -396,8 +436,11 @@ class _Checker:
         name, values = next(iter(sweep.items()))
         for value in self.nonempty_list(f"{key}.{name}", values):
             if isinstance(value, list | dict) or not SAFE_VALUE.fullmatch(str(value)):
-                raise self.fail(f"{key}.{name}", values, f"{value!r} cannot name a folder; swept values are "
-                                                         "scalars without spaces or slashes")
+                raise self.fail(
+                    f"{key}.{name}",
+                    values,
+                    f"{value!r} cannot name a folder; swept values are scalars without spaces or slashes",
+                )
         return sweep
 
     def block(self, where: str, table: dict[str, Any]) -> GridBlock:
@@ -425,8 +468,11 @@ class _Checker:
         declared = declared_parameters(self.notebooks_dir / f"{notebook}.ipynb")
         unknown = sorted(set(parameters) - declared)
         if declared and unknown:
-            raise self.fail(f"{key}.{unknown[0]}", parameters[unknown[0]],
-                            f"{notebook} declares no such parameter; it has {sorted(declared)}")
+            raise self.fail(
+                f"{key}.{unknown[0]}",
+                parameters[unknown[0]],
+                f"{notebook} declares no such parameter; it has {sorted(declared)}",
+            )
 
     def unique_runs(self, cells: list[Cell]) -> None:
         seen = Counter(cell.folder for cell in cells)
@@ -447,9 +493,13 @@ def declared_parameters(notebook: Path) -> set[str]:
                 tree = ast.parse(source)
             except SyntaxError:
                 return set()
-            return {target.id for node in tree.body if isinstance(node, ast.Assign | ast.AnnAssign)
-                    for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-                    if isinstance(target, ast.Name)}
+            return {
+                target.id
+                for node in tree.body
+                if isinstance(node, ast.Assign | ast.AnnAssign)
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                if isinstance(target, ast.Name)
+            }
     return set()
 
 
@@ -474,8 +524,9 @@ def run_state(cell: Cell) -> str:
     if manifest is None:
         return "failed" if cell.manifest_path.exists() else "pending"
     if manifest.get("status") == "complete":
-        same = (manifest.get("notebook") == cell.notebook
-                and _comparable(manifest.get("parameters", {})) == _comparable(cell.parameters))
+        same = manifest.get("notebook") == cell.notebook and _comparable(
+            manifest.get("parameters", {})
+        ) == _comparable(cell.parameters)
         return "complete" if same else "stale"
     return "interrupted" if manifest.get("status") == "running" else "failed"
 
@@ -488,8 +539,11 @@ def package_versions() -> dict[str, str | None]:
     versions = {}
     for key, distribution in VERSIONED_PACKAGES.items():
         try:
-            versions[key] = (platform.python_version() if distribution is None
-                             else importlib.metadata.version(distribution))
+            versions[key] = (
+                platform.python_version()
+                if distribution is None
+                else importlib.metadata.version(distribution)
+            )
         except importlib.metadata.PackageNotFoundError:
             versions[key] = None
     return versions
@@ -499,12 +553,15 @@ def git_state(repo: Path = REPO_ROOT) -> dict[str, Any]:
     """``git_commit`` (None outside a git checkout) and ``git_dirty`` (uncommitted or untracked files)."""
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                              check=True).stdout
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+        ).stdout
 
     try:
-        return {"git_commit": git("rev-parse", "HEAD").strip(),
-                "git_dirty": bool(git("status", "--porcelain"))}
+        return {
+            "git_commit": git("rev-parse", "HEAD").strip(),
+            "git_dirty": bool(git("status", "--porcelain")),
+        }
     except (OSError, subprocess.CalledProcessError):
         return {"git_commit": None, "git_dirty": None}
 
@@ -513,13 +570,24 @@ def hardware() -> dict[str, Any]:
     cpu_model = None
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        cpu_model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                          if line.startswith("model name")), None)
+        cpu_model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            None,
+        )
     import torch  # only here: the runner itself does not need it
 
-    return {"platform": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
-            "cpu_model": cpu_model, "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
 
 
 def environment_record() -> dict[str, Any]:
@@ -532,20 +600,40 @@ HISTORY_KEYS = ("attempt", "status", "started_at", "finished_at", "wall_seconds"
 
 def new_manifest(cell: Cell, previous: dict[str, Any] | None, environment: dict[str, Any]) -> dict[str, Any]:
     """The manifest of the next attempt; earlier attempts are kept, in short, in ``previous_attempts``."""
-    history = [] if previous is None else [*previous.get("previous_attempts", []),
-                                           {key: previous.get(key) for key in HISTORY_KEYS}]
-    return {"experiment": cell.experiment, "variant": cell.variant, "method": cell.method, "seed": cell.seed,
-            "sweep": cell.sweep, "notebook": cell.notebook, "parameters": cell.parameters,
-            "status": "running", "attempt": int((previous or {}).get("attempt") or 0) + 1,
-            "started_at": now_iso(), "finished_at": None, "wall_seconds": None, "peak_rss_mb": None,
-            "error": None, "previous_attempts": history, **environment}
+    history = (
+        []
+        if previous is None
+        else [*previous.get("previous_attempts", []), {key: previous.get(key) for key in HISTORY_KEYS}]
+    )
+    return {
+        "experiment": cell.experiment,
+        "variant": cell.variant,
+        "method": cell.method,
+        "seed": cell.seed,
+        "sweep": cell.sweep,
+        "notebook": cell.notebook,
+        "parameters": cell.parameters,
+        "status": "running",
+        "attempt": int((previous or {}).get("attempt") or 0) + 1,
+        "started_at": now_iso(),
+        "finished_at": None,
+        "wall_seconds": None,
+        "peak_rss_mb": None,
+        "error": None,
+        "previous_attempts": history,
+        **environment,
+    }
 
 
 def resumable(cell: Cell, previous: dict[str, Any] | None) -> bool:
     """An unfinished attempt of this very run (same notebook and parameters) whose files a rerun may keep."""
-    return (cell.is_run and previous is not None and previous.get("status") in ("running", "failed")
-            and previous.get("notebook") == cell.notebook
-            and _comparable(previous.get("parameters", {})) == _comparable(cell.parameters))
+    return (
+        cell.is_run
+        and previous is not None
+        and previous.get("status") in ("running", "failed")
+        and previous.get("notebook") == cell.notebook
+        and _comparable(previous.get("parameters", {})) == _comparable(cell.parameters)
+    )
 
 
 # ---------------------------------------------------------------- execution
@@ -557,10 +645,16 @@ def pin_kernels(kernel_names: set[str], folder: Path) -> Path:
     for name in kernel_names:
         spec = folder / "kernels" / name
         spec.mkdir(parents=True, exist_ok=True)
-        (spec / "kernel.json").write_text(json.dumps({
-            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": f"Python ({sys.executable})", "language": "python",
-            "metadata": {"debugger": True}}))
+        (spec / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": f"Python ({sys.executable})",
+                    "language": "python",
+                    "metadata": {"debugger": True},
+                }
+            )
+        )
     return folder
 
 
@@ -568,8 +662,10 @@ def kernel_name(notebook: Path) -> str:
     """The notebook's kernelspec name (``python3`` if it has none); a non-Python kernel is refused."""
     spec = json.loads(notebook.read_text()).get("metadata", {}).get("kernelspec", {})
     if spec.get("language", "python") != "python":
-        raise ParameterError(f"{notebook}: kernelspec language={spec['language']!r} is not allowed; the "
-                             "runner executes Python notebooks")
+        raise ParameterError(
+            f"{notebook}: kernelspec language={spec['language']!r} is not allowed; the "
+            "runner executes Python notebooks"
+        )
     return spec.get("name", "python3")
 
 
@@ -661,17 +757,34 @@ def execute(cell: Cell, previous: dict[str, Any] | None, context: ExecutionConte
     manifest = new_manifest(cell, previous, context.environment)
     write_json_atomic(cell.manifest_path, manifest)
     source = context.notebooks_dir / f"{cell.notebook}.ipynb"
-    command = [sys.executable, "-m", "papermill", str(source), str(cell.executed_path),
-               "-f", str(cell.parameters_path), "--cwd", str(REPO_ROOT), "-k", kernel_name(source),
-               "--no-progress-bar", "--request-save-on-cell-execute"]
+    command = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(source),
+        str(cell.executed_path),
+        "-f",
+        str(cell.parameters_path),
+        "--cwd",
+        str(REPO_ROOT),
+        "-k",
+        kernel_name(source),
+        "--no-progress-bar",
+        "--request-save-on-cell-execute",
+    ]
     if context.timeout:
         command += ["--execution-timeout", str(context.timeout)]  # per cell; the wait below bounds the run
     started = time.monotonic()
     retries = 0
     while True:
         returncode, peak_rss_kib, timed_out = wait_for(command, cell.log_path, context)
-        if (returncode == 0 or timed_out or context.processes.interrupted or retries == KERNEL_START_RETRIES
-                or not kernel_never_started(cell.log_path)):
+        if (
+            returncode == 0
+            or timed_out
+            or context.processes.interrupted
+            or retries == KERNEL_START_RETRIES
+            or not kernel_never_started(cell.log_path)
+        ):
             break
         retries += 1
     manifest["kernel_start_retries"] = retries
@@ -682,9 +795,13 @@ def execute(cell: Cell, previous: dict[str, Any] | None, context: ExecutionConte
         error = f"{log_tail(cell.log_path, ERROR_LINES - 1)}\ntimed out after {context.timeout} s"
     elif returncode != 0:
         error = log_tail(cell.log_path) or f"papermill exited with status {returncode}"
-    manifest.update(status="failed" if error else "complete", finished_at=now_iso(),
-                    wall_seconds=round(time.monotonic() - started, 2),
-                    peak_rss_mb=None if peak_rss_kib is None else round(peak_rss_kib / 1024, 1), error=error)
+    manifest.update(
+        status="failed" if error else "complete",
+        finished_at=now_iso(),
+        wall_seconds=round(time.monotonic() - started, 2),
+        peak_rss_mb=None if peak_rss_kib is None else round(peak_rss_kib / 1024, 1),
+        error=error,
+    )
     write_json_atomic(cell.manifest_path, manifest)
     return manifest
 
@@ -718,17 +835,23 @@ sys.exit(0 if os.waitstatus_to_exitcode(status) == 0 else 1)
 """
 
 
-def wait_for(command: list[str], log_path: Path,
-             context: ExecutionContext) -> tuple[int | None, int | None, bool]:
+def wait_for(
+    command: list[str], log_path: Path, context: ExecutionContext
+) -> tuple[int | None, int | None, bool]:
     """Run ``command`` with its output in ``log_path``. Returns the exit code (None: never started), the
     peak RSS in KiB of the command and its descendants (None: killed) and whether it ran past the timeout."""
     descriptor, rss_file = tempfile.mkstemp(suffix=".rss", dir=context.scratch)
     os.close(descriptor)
     timed_out = threading.Event()
     with log_path.open("w") as log:
-        process = context.processes.start([sys.executable, "-S", "-c", LAUNCHER, rss_file, *command],
-                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          env=context.child_env, cwd=REPO_ROOT)
+        process = context.processes.start(
+            [sys.executable, "-S", "-c", LAUNCHER, rss_file, *command],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=context.child_env,
+            cwd=REPO_ROOT,
+        )
         if process is None:
             return None, None, False
 
@@ -784,8 +907,10 @@ class GridReport:
         return not self.with_status("failed") and not self.with_status("stale")
 
     def summary(self) -> str:
-        counts = ", ".join(f"{len(self.with_status(status))} {status}"
-                           for status in ("complete", "skipped", "failed", "stale", "busy"))
+        counts = ", ".join(
+            f"{len(self.with_status(status))} {status}"
+            for status in ("complete", "skipped", "failed", "stale", "busy")
+        )
         lines = [f"{self.experiment_dir}: {counts}"]
         if self.with_status("failed"):
             lines.append("failed:")
@@ -793,16 +918,25 @@ class GridReport:
                 last = (outcome.error or "").strip().splitlines()[-1:] or ["(no error recorded)"]
                 lines += [f"  {outcome.cell.label}: {last[0]}", f"    see {outcome.cell.executed_path}"]
         if self.with_status("stale"):
-            lines.append("stale (complete, but with other parameters than the grid gives now; not rerun -- "
-                         "rerun with --restart / restart=True to replace them):")
-            lines += [f"  {outcome.cell.label}: {outcome.cell.folder}"
-                      for outcome in self.with_status("stale")]
+            lines.append(
+                "stale (complete, but with other parameters than the grid gives now; not rerun -- "
+                "rerun with --restart / restart=True to replace them):"
+            )
+            lines += [
+                f"  {outcome.cell.label}: {outcome.cell.folder}" for outcome in self.with_status("stale")
+            ]
         return "\n".join(lines)
 
 
-def run_grid(spec: GridSpec, runs_root: str | Path = "runs", jobs: int | None = None,
-             restart: bool = False, skip_notebooks: bool = False, notebooks_dir: str | Path | None = None,
-             progress: bool = True) -> GridReport:
+def run_grid(
+    spec: GridSpec,
+    runs_root: str | Path = "runs",
+    jobs: int | None = None,
+    restart: bool = False,
+    skip_notebooks: bool = False,
+    notebooks_dir: str | Path | None = None,
+    progress: bool = True,
+) -> GridReport:
     """Execute the grid's training runs (``jobs`` at a time), then its summary notebooks; print a summary.
 
     Complete runs are skipped, stale ones reported (``restart=True`` reruns everything from empty folders),
@@ -819,8 +953,13 @@ def run_grid(spec: GridSpec, runs_root: str | Path = "runs", jobs: int | None = 
     check_training_runs(spec, [cell for cell in cells if states[cell.folder] not in ("complete", "stale")])
     summaries = [] if skip_notebooks else spec.summary_cells(runs_root)
     report = GridReport(Path(runs_root).resolve() / spec.experiment)
-    bar = tqdm(total=len(cells) + len(summaries), unit="run", desc=spec.experiment, file=sys.stderr,
-               disable=not progress)
+    bar = tqdm(
+        total=len(cells) + len(summaries),
+        unit="run",
+        desc=spec.experiment,
+        file=sys.stderr,
+        disable=not progress,
+    )
 
     def record(outcome: RunOutcome) -> None:
         report.outcomes.append(outcome)
@@ -836,25 +975,39 @@ def run_grid(spec: GridSpec, runs_root: str | Path = "runs", jobs: int | None = 
         else:
             to_run.append((cell, read_manifest(cell)))
     if report.with_status("stale"):
-        bar.write(f"{len(report.with_status('stale'))} complete run(s) have other parameters than this grid "
-                  "gives them now; they are kept and not rerun: use --restart (restart=True) to rerun them")
+        bar.write(
+            f"{len(report.with_status('stale'))} complete run(s) have other parameters than this grid "
+            "gives them now; they are kept and not rerun: use --restart (restart=True) to rerun them"
+        )
     notebooks_dir = notebooks_folder(notebooks_dir or spec.notebooks_dir)
-    with (tempfile.TemporaryDirectory(prefix="uec-runner-") as scratch,
-          ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="papermill") as pool):
-        names = {kernel_name(notebooks_dir / f"{cell.notebook}.ipynb")
-                 for cell in [cell for cell, _ in to_run] + summaries}
+    with (
+        tempfile.TemporaryDirectory(prefix="uec-runner-") as scratch,
+        ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="papermill") as pool,
+    ):
+        names = {
+            kernel_name(notebooks_dir / f"{cell.notebook}.ipynb")
+            for cell in [cell for cell, _ in to_run] + summaries
+        }
         jupyter_path = pin_kernels(names, Path(scratch) / "jupyter")
-        context = ExecutionContext(notebooks_dir, environment_record() if to_run or summaries else {},
-                                   child_environment(jupyter_path, spec.threads_per_run), spec.timeout,
-                                   ProcessTable(), Path(scratch), restart)
+        context = ExecutionContext(
+            notebooks_dir,
+            environment_record() if to_run or summaries else {},
+            child_environment(jupyter_path, spec.threads_per_run),
+            spec.timeout,
+            ProcessTable(),
+            Path(scratch),
+            restart,
+        )
         futures = []
         try:
             futures += [pool.submit(_execute_one, cell, planned, context) for cell, planned in to_run]
             for future in as_completed(futures):
                 record(future.result())
             if summaries and report.with_status("busy"):
-                bar.write(f"waiting for {len(report.with_status('busy'))} run(s) of another runner before the "
-                          "summary notebooks")
+                bar.write(
+                    f"waiting for {len(report.with_status('busy'))} run(s) of another runner before the "
+                    "summary notebooks"
+                )
                 for outcome in report.with_status("busy"):
                     lock = FileLock(outcome.cell.lock_path)
                     take_lock(lock, context.processes, wait=True)
@@ -867,8 +1020,10 @@ def run_grid(spec: GridSpec, runs_root: str | Path = "runs", jobs: int | None = 
                 future.cancel()
             context.processes.interrupt()
             bar.close()
-            print(f"{report.summary()}\ninterrupted: the running notebooks were stopped and marked failed",
-                  file=sys.stderr)
+            print(
+                f"{report.summary()}\ninterrupted: the running notebooks were stopped and marked failed",
+                file=sys.stderr,
+            )
             raise
     bar.close()
     print(report.summary())
@@ -910,22 +1065,30 @@ def _execute_one(cell: Cell, planned: dict[str, Any] | None, context: ExecutionC
     try:
         cell.lock_path.parent.mkdir(parents=True, exist_ok=True)
         if not take_lock(lock, context.processes, wait=not cell.is_run):
-            return (RunOutcome(cell, "busy", error=f"{cell.lock_path} is held") if cell.is_run
-                    else RunOutcome(cell, "failed", error="interrupted"))
+            return (
+                RunOutcome(cell, "busy", error=f"{cell.lock_path} is held")
+                if cell.is_run
+                else RunOutcome(cell, "failed", error="interrupted")
+            )
     except OSError as error:
         return RunOutcome(cell, "failed", error=f"cannot lock {cell.lock_path}: {error}")
     try:
         previous, state = read_manifest(cell), run_state(cell)
         if cell.is_run and previous not in (None, planned) and state in ("complete", "stale", "failed"):
-            return RunOutcome(cell, "skipped" if state == "complete" else state, previous.get("attempt"),
-                              error=previous.get("error") if state == "failed" else None)
+            return RunOutcome(
+                cell,
+                "skipped" if state == "complete" else state,
+                previous.get("attempt"),
+                error=previous.get("error") if state == "failed" else None,
+            )
         manifest = execute(cell, previous, context)
     except Exception as error:
         return RunOutcome(cell, "failed", error=f"{type(error).__name__}: {error}")
     finally:
         lock.release()
-    return RunOutcome(cell, manifest["status"], manifest["attempt"], manifest["wall_seconds"],
-                      manifest["error"])
+    return RunOutcome(
+        cell, manifest["status"], manifest["attempt"], manifest["wall_seconds"], manifest["error"]
+    )
 
 
 # ---------------------------------------------------------------- command line
@@ -933,29 +1096,35 @@ def _execute_one(cell: Cell, planned: dict[str, Any] | None, context: ExecutionC
 
 def show(spec: GridSpec, runs_root: str | Path = "runs") -> str:
     """A table of the grid's cells and their state on disk; runs nothing."""
-    rows = [(cell.label, cell.notebook, run_state(cell), str(cell.folder))
-            for cell in spec.cells(runs_root)]
-    rows += [(cell.label, cell.notebook, "always rerun", str(cell.executed_path))
-             for cell in spec.summary_cells(runs_root)]
+    rows = [(cell.label, cell.notebook, run_state(cell), str(cell.folder)) for cell in spec.cells(runs_root)]
+    rows += [
+        (cell.label, cell.notebook, "always rerun", str(cell.executed_path))
+        for cell in spec.summary_cells(runs_root)
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     counts = Counter(row[2] for row in rows)
-    lines = [f"{spec.experiment} ({spec.source}): {len(rows)} notebook executions, "
-             + ", ".join(f"{n} {state}" for state, n in counts.items())]
-    lines += ["  ".join(value.ljust(width) for value, width in zip(row, [*widths, 0], strict=True))
-              for row in rows]
+    lines = [
+        f"{spec.experiment} ({spec.source}): {len(rows)} notebook executions, "
+        + ", ".join(f"{n} {state}" for state, n in counts.items())
+    ]
+    lines += [
+        "  ".join(value.ljust(width) for value, width in zip(row, [*widths, 0], strict=True)) for row in rows
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m uec_repro.experiments run | list | show``. Exit status: 0 all complete, 1 failed or stale
     runs, 2 a bad grid or argument, 130 interrupted."""
-    parser = argparse.ArgumentParser(prog="python -m uec_repro.experiments",
-                                     description="Run notebooks over a grid with papermill.")
+    parser = argparse.ArgumentParser(
+        prog="python -m uec_repro.experiments", description="Run notebooks over a grid with papermill."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a grid (complete runs are skipped)")
     run.add_argument("grid", help="a preset name (see `list`) or a TOML grid file")
-    run.add_argument("--runs-root", default="runs",
-                     help="runs go to <runs-root>/<experiment>/ (default: %(default)s)")
+    run.add_argument(
+        "--runs-root", default="runs", help="runs go to <runs-root>/<experiment>/ (default: %(default)s)"
+    )
     run.add_argument("--jobs", type=int, help="runs executed in parallel (default: the grid's jobs)")
     run.add_argument("--restart", action="store_true", help="rerun every run, complete ones included")
     run.add_argument("--skip-notebooks", action="store_true", help="do not run the [[notebook]] summaries")
@@ -973,8 +1142,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "show":
             print(show(spec, args.runs_root))
             return 0
-        report = run_grid(spec, args.runs_root, jobs=args.jobs, restart=args.restart,
-                          skip_notebooks=args.skip_notebooks)
+        report = run_grid(
+            spec, args.runs_root, jobs=args.jobs, restart=args.restart, skip_notebooks=args.skip_notebooks
+        )
     except ParameterError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2

@@ -60,13 +60,17 @@ WORD_TOKENS = (FORMAT_PROMPT, THINK_OPEN, THINK_CLOSE, BOXED_OPEN, "What is ")
 class ToyRecipe:
     """Everything that determines the toy policy; its hash names the cache folder."""
 
-    task: str = field(default="arith", metadata={"help": "Built-in task of the supervised data: 'arith' or 'geometry'."})
+    task: str = field(
+        default="arith", metadata={"help": "Built-in task of the supervised data: 'arith' or 'geometry'."}
+    )
     seed: int = field(default=0, metadata={"help": "Seed for data, initialisation and training order."})
     build_threads: int = field(
-        default=1, metadata={"help": "CPU threads of the build (pinned: the weights depend on the thread count)."}
+        default=1,
+        metadata={"help": "CPU threads of the build (pinned: the weights depend on the thread count)."},
     )
     word_tokens: tuple[str, ...] = field(
-        default=(), metadata={"help": "Words the tokenizer keeps whole besides the format words (frequent task words)."}
+        default=(),
+        metadata={"help": "Words the tokenizer keeps whole besides the format words (frequent task words)."},
     )
     hidden_size: int = field(default=128, metadata={"help": "Transformer width."})
     intermediate_size: int = field(default=384, metadata={"help": "MLP width."})
@@ -77,19 +81,32 @@ class ToyRecipe:
     batch_size: int = field(default=128, metadata={"help": "Sequences per supervised step."})
     learning_rate: float = field(default=3e-3, metadata={"help": "Peak AdamW learning rate."})
     warmup_steps: int = field(default=60, metadata={"help": "Linear warm-up steps, then cosine decay."})
-    final_lr_ratio: float = field(default=0.1, metadata={"help": "Learning rate at the end, as a share of the peak."})
+    final_lr_ratio: float = field(
+        default=0.1, metadata={"help": "Learning rate at the end, as a share of the peak."}
+    )
     tier_weights: tuple[float, ...] = field(
-        default=(0.25, 0.30, 0.30, 0.15), metadata={"help": "Share of the task's tiers 1-4 in the supervised data."}
+        default=(0.25, 0.30, 0.30, 0.15),
+        metadata={"help": "Share of the task's tiers 1-4 in the supervised data."},
     )
     easy_first_steps: int = field(
-        default=280, metadata={"help": "Curriculum: the first steps draw only tiers 1-2, where arithmetic is learned."}
+        default=280,
+        metadata={"help": "Curriculum: the first steps draw only tiers 1-2, where arithmetic is learned."},
     )
-    p_no_think: float = field(default=0.2, metadata={"help": "Share of solutions that answer without thinking."})
-    p_swap: float = field(default=0.5, metadata={"help": "Chance to write a commutative step with operands swapped."})
-    p_decompose: float = field(default=0.5, metadata={"help": "Chance to split a multi-digit step into tens and units."})
-    p_units_first: float = field(default=0.5, metadata={"help": "Chance that a split step handles the units before the tens."})
+    p_no_think: float = field(
+        default=0.2, metadata={"help": "Share of solutions that answer without thinking."}
+    )
+    p_swap: float = field(
+        default=0.5, metadata={"help": "Chance to write a commutative step with operands swapped."}
+    )
+    p_decompose: float = field(
+        default=0.5, metadata={"help": "Chance to split a multi-digit step into tens and units."}
+    )
+    p_units_first: float = field(
+        default=0.5, metadata={"help": "Chance that a split step handles the units before the tens."}
+    )
     p_short_think: float = field(
-        default=0.5, metadata={"help": "geometry: chance that a thought keeps only its computation, not the reason."}
+        default=0.5,
+        metadata={"help": "geometry: chance that a thought keeps only its computation, not the reason."},
     )
 
     def digest(self) -> str:
@@ -108,14 +125,23 @@ def frequent_words(task: str = "geometry", problems: int = 4000, min_count: int 
     rng, counts = random.Random(0), Counter()
     module = TASKS[task]
     for _ in range(problems):
-        problem = module.make_problem(rng, rng.choices(sorted(module.TIER_WEIGHTS), module.TIER_WEIGHTS.values())[0])
-        counts.update(re.findall(r"\\[A-Za-z]+ ?|[A-Za-z]{2,}[ .,]?", f"{problem.question} {problem.solution}"))
+        problem = module.make_problem(
+            rng, rng.choices(sorted(module.TIER_WEIGHTS), module.TIER_WEIGHTS.values())[0]
+        )
+        counts.update(
+            re.findall(r"\\[A-Za-z]+ ?|[A-Za-z]{2,}[ .,]?", f"{problem.question} {problem.solution}")
+        )
     return tuple(sorted(word for word, count in counts.items() if count >= min_count and len(word) >= 3))
 
 
 GEOMETRY_RECIPE = ToyRecipe(
-    task="geometry", word_tokens=frequent_words(), max_positions=256, steps=1500, batch_size=64,
-    easy_first_steps=300, tier_weights=(0.30, 0.35, 0.20, 0.15),
+    task="geometry",
+    word_tokens=frequent_words(),
+    max_positions=256,
+    steps=1500,
+    batch_size=64,
+    easy_first_steps=300,
+    tier_weights=(0.30, 0.35, 0.20, 0.15),
 )
 RECIPES = {"toy": DEFAULT_RECIPE, "toy-geometry": GEOMETRY_RECIPE}
 
@@ -179,8 +205,11 @@ def _step(op: str, a: int, b: int, rng: random.Random, recipe: ToyRecipe) -> lis
             big, small = max(a, b), min(a, b)
             parts = [big % 10, big - big % 10] if units_first else [big - big % 10, big % 10]
             products = [part * small for part in parts]
-            return [f"{parts[0]}*{small}={products[0]}", f"{parts[1]}*{small}={products[1]}",
-                    f"{products[0]}+{products[1]}={result}"]
+            return [
+                f"{parts[0]}*{small}={products[0]}",
+                f"{parts[1]}*{small}={products[1]}",
+                f"{products[0]}+{products[1]}={result}",
+            ]
     return [f"{a}{op}{b}={result}"]
 
 
@@ -245,7 +274,9 @@ def sample_training_text(
 # --------------------------------------------------------------------------------------------------
 # Build
 # --------------------------------------------------------------------------------------------------
-def toy_policy_dir(cache: Path | None = None, recipe: ToyRecipe = DEFAULT_RECIPE, *, verbose: bool = True) -> Path:
+def toy_policy_dir(
+    cache: Path | None = None, recipe: ToyRecipe = DEFAULT_RECIPE, *, verbose: bool = True
+) -> Path:
     """The folder of the toy policy for ``recipe``, building it first if it is not cached."""
     target = (cache or cache_dir()) / "policies" / f"toy-{recipe.task}-{recipe.digest()}"
     if (target / "toy_recipe.json").exists():
@@ -261,7 +292,9 @@ def toy_policy_dir(cache: Path | None = None, recipe: ToyRecipe = DEFAULT_RECIPE
     return target
 
 
-def build_toy_policy(out: Path, recipe: ToyRecipe = DEFAULT_RECIPE, *, verbose: bool = True) -> dict[str, Any]:
+def build_toy_policy(
+    out: Path, recipe: ToyRecipe = DEFAULT_RECIPE, *, verbose: bool = True
+) -> dict[str, Any]:
     """Train the toy policy from scratch into ``out``; returns the build record (also in toy_recipe.json)."""
     import torch
 
@@ -308,11 +341,16 @@ def _build(out: Path, recipe: ToyRecipe, *, verbose: bool) -> dict[str, Any]:
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss)
         if verbose and (step % 100 == 0 or step == recipe.steps - 1):
-            print(f"[toy policy] step {step:4d}/{recipe.steps}  loss {loss:.3f}  "
-                  f"{time.perf_counter() - start:.0f}s", flush=True)
+            print(
+                f"[toy policy] step {step:4d}/{recipe.steps}  loss {loss:.3f}  "
+                f"{time.perf_counter() - start:.0f}s",
+                flush=True,
+            )
     model.eval()
     model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)

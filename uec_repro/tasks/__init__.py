@@ -41,7 +41,12 @@ __all__ = [
 
 
 def generate_rows(
-    name: str, split: str = "train", n: int | None = None, *, seed: int = 0, difficulties: list[int] | None = None
+    name: str,
+    split: str = "train",
+    n: int | None = None,
+    *,
+    seed: int = 0,
+    difficulties: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Schema rows of a built-in family (``prompt`` = bare question). Cheap, offline, deterministic."""
     check_choice("task", name, BUILTIN_TASKS)
@@ -85,11 +90,15 @@ def load_task(
         check_int("n", n, minimum=1)
     if name in BUILTIN_TASKS:
         if data_path is not None:
-            raise ParameterError(f"data_path={data_path!r} applies to hub tasks {list(HUB_TASKS)} only, not {name!r}")
+            raise ParameterError(
+                f"data_path={data_path!r} applies to hub tasks {list(HUB_TASKS)} only, not {name!r}"
+            )
         rows = generate_rows(name, split, n, seed=seed, difficulties=difficulties)
     else:
         if difficulties is not None:
-            raise ParameterError(f"difficulties={difficulties!r} applies to built-in tasks {list(BUILTIN_TASKS)} only")
+            raise ParameterError(
+                f"difficulties={difficulties!r} applies to built-in tasks {list(BUILTIN_TASKS)} only"
+            )
         from .hub import load_hub_rows
 
         rows = load_hub_rows(name, split, n, seed=seed, data_path=data_path, cache_dir=cache_dir)

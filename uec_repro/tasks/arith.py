@@ -53,7 +53,11 @@ def _tier2(rng: random.Random) -> Expr:
 
 def _tier3(rng: random.Random) -> Expr:
     if rng.random() < 0.6:
-        return ["*", rng.randint(2, 9), rng.randint(11, 99)] if rng.random() < 0.5 else ["*", rng.randint(11, 99), rng.randint(2, 9)]
+        return (
+            ["*", rng.randint(2, 9), rng.randint(11, 99)]
+            if rng.random() < 0.5
+            else ["*", rng.randint(11, 99), rng.randint(2, 9)]
+        )
     return ["+", rng.randint(2, 60), ["*", rng.randint(2, 9), rng.randint(2, 12)]]
 
 
@@ -85,4 +89,6 @@ def make_problem(rng: random.Random, tier: int) -> Problem:
 
 
 def generate(split: str, n: int, seed: int = 0, difficulties: list[int] | None = None) -> list[dict]:
-    return generate_split("arith", make_problem, TIER_WEIGHTS, split=split, n=n, seed=seed, difficulties=difficulties)
+    return generate_split(
+        "arith", make_problem, TIER_WEIGHTS, split=split, n=n, seed=seed, difficulties=difficulties
+    )

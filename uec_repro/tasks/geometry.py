@@ -332,7 +332,9 @@ def exterior_angle(rng: random.Random) -> Problem:
         f"An exterior angle equals the sum of the two remote interior angles, so "
         f"m \\angle {b_name} = {a + b} - {a} = {b}"
     )
-    return problem(2, question, str(b), steps, kind="exterior_angle", find="remote", exterior=a + b, remote=[a])
+    return problem(
+        2, question, str(b), steps, kind="exterior_angle", find="remote", exterior=a + b, remote=[a]
+    )
 
 
 def _polygon_phrase(rng: random.Random, n: int, regular: bool) -> str:
@@ -412,7 +414,12 @@ PARALLEL_PAIRS = {
     "alternate exterior": [(1, 8), (2, 7)],
     "consecutive interior": [(3, 5), (4, 6)],
 }
-PARALLEL_EQUAL = {"corresponding": True, "alternate interior": True, "alternate exterior": True, "consecutive interior": False}
+PARALLEL_EQUAL = {
+    "corresponding": True,
+    "alternate interior": True,
+    "alternate exterior": True,
+    "consecutive interior": False,
+}
 
 
 def _parallel_setup(rng: random.Random) -> tuple[str, str, int, int]:
@@ -465,7 +472,14 @@ def rectangle_measure(rng: random.Random) -> Problem:
         value = 2 * (length + width)
         steps = f"P = 2(l + w) = 2({num(length)} + {num(width)}) = {num(value)}"
     return problem(
-        2, question, num(value), steps, kind="rectangle_measure", find=find, length=meta_num(length), width=meta_num(width)
+        2,
+        question,
+        num(value),
+        steps,
+        kind="rectangle_measure",
+        find=find,
+        length=meta_num(length),
+        width=meta_num(width),
     )
 
 
@@ -481,9 +495,17 @@ def rectangle_area_from_perimeter(rng: random.Random) -> Problem:
         f"The perimeter of rectangle {names} is {with_unit(perimeter, unit)} and its length is "
         f"{with_unit(length, unit)}. Find the area of the rectangle."
     )
-    steps = f"The width is {perimeter}/2 - {length} = {width}, so A = {length} \\cdot {width} = {length * width}"
+    steps = (
+        f"The width is {perimeter}/2 - {length} = {width}, so A = {length} \\cdot {width} = {length * width}"
+    )
     return problem(
-        2, question, str(length * width), steps, kind="rectangle_area_from_perimeter", perimeter=perimeter, length=length
+        2,
+        question,
+        str(length * width),
+        steps,
+        kind="rectangle_area_from_perimeter",
+        perimeter=perimeter,
+        length=length,
     )
 
 
@@ -517,7 +539,15 @@ def _radical_or_round(rng: random.Random, coef: Number, radicand: int) -> tuple[
     return surd(coef, radicand), None, " Express your answer in simplest radical form."
 
 
-PYTHAGOREAN_TRIPLES = ((3, 4, 5), (5, 12, 13), (8, 15, 17), (7, 24, 25), (20, 21, 29), (9, 40, 41), (12, 35, 37))
+PYTHAGOREAN_TRIPLES = (
+    (3, 4, 5),
+    (5, 12, 13),
+    (8, 15, 17),
+    (7, 24, 25),
+    (20, 21, 29),
+    (9, 40, 41),
+    (12, 35, 37),
+)
 
 
 def _triple(rng: random.Random) -> tuple[int, int, int]:
@@ -579,8 +609,12 @@ def rectangle_diagonal(rng: random.Random) -> Problem:
         f"Rectangle {rect} has {names[0]}{names[1]} = {length} and {names[1]}{names[2]} = {width}. "
         f"Find the length of diagonal {names[0]}{names[2]}.{note}"
     )
-    steps = f"The diagonal is \\sqrt{{{length}^2 + {width}^2}}{_root_steps(length**2 + width**2, answer, places)}"
-    return problem(3, question, answer, steps, kind="rectangle_diagonal", length=length, width=width, places=places)
+    steps = (
+        f"The diagonal is \\sqrt{{{length}^2 + {width}^2}}{_root_steps(length**2 + width**2, answer, places)}"
+    )
+    return problem(
+        3, question, answer, steps, kind="rectangle_diagonal", length=length, width=width, places=places
+    )
 
 
 def _radical_text(k: int, n: int) -> str:
@@ -612,7 +646,11 @@ def special_45(rng: random.Random) -> Problem:
             f"{value_text}. Find the length of {'the hypotenuse' if find == 'hypotenuse' else 'a leg'}."
         )
     else:
-        known, unknown = (f"{a_name}{c_name}", f"{a_name}{b_name}") if given == "leg" else (f"{a_name}{b_name}", f"{a_name}{c_name}")
+        known, unknown = (
+            (f"{a_name}{c_name}", f"{a_name}{b_name}")
+            if given == "leg"
+            else (f"{a_name}{b_name}", f"{a_name}{c_name}")
+        )
         question = (
             f"In \\triangle {a_name}{b_name}{c_name}, m \\angle {c_name} = 90, m \\angle {a_name} = 45, and "
             f"{known} = {value_text}. Find {unknown}."
@@ -684,7 +722,10 @@ def circle_measure(rng: random.Random) -> Problem:
     coef = r * r if find == "area" else 2 * r
     answer, places, note = _pi_or_round(rng, coef)
     question = rng.choice(
-        [f"Find the {find} of a circle with {phrase}.", f"\\odot {center} has {phrase}. Find the {find} of \\odot {center}."]
+        [
+            f"Find the {find} of a circle with {phrase}.",
+            f"\\odot {center} has {phrase}. Find the {find} of \\odot {center}.",
+        ]
     )
     question += note
     if find == "area":
@@ -693,7 +734,17 @@ def circle_measure(rng: random.Random) -> Problem:
         steps = f"C = 2\\pi r = 2\\pi ({num(r)}) = {pi_multiple(coef)}"
     if places is not None:
         steps += f" \\approx {answer}"
-    return problem(3, question, answer, steps, kind="circle_measure", find=find, given=given, radius=meta_num(r), places=places)
+    return problem(
+        3,
+        question,
+        answer,
+        steps,
+        kind="circle_measure",
+        find=find,
+        given=given,
+        radius=meta_num(r),
+        places=places,
+    )
 
 
 def circle_radius(rng: random.Random) -> Problem:
@@ -715,7 +766,16 @@ def circle_radius(rng: random.Random) -> Problem:
         steps = f"2\\pi r = {value}, so r = {r}"
     if find == "diameter":
         steps += f"; the diameter is 2r = {2 * r}"
-    return problem(3, question, answer, steps, kind="circle_radius", given=given, value_coef=r * r if given == "area" else 2 * r, find=find)
+    return problem(
+        3,
+        question,
+        answer,
+        steps,
+        kind="circle_radius",
+        given=given,
+        value_coef=r * r if given == "area" else 2 * r,
+        find=find,
+    )
 
 
 def _similar_names(rng: random.Random) -> tuple[list[str], list[str]]:
@@ -749,10 +809,10 @@ def similar_side(rng: random.Random) -> Problem:
         )
         ratio_from, ratio_to, unknown = known_to, known_from, seg(first, j)
     answer = exact(value)
-    steps = (
-        f"Corresponding sides are proportional, so {unknown} = {other} \\cdot \\frac{{{ratio_to}}}{{{ratio_from}}} = {answer}"
+    steps = f"Corresponding sides are proportional, so {unknown} = {other} \\cdot \\frac{{{ratio_to}}}{{{ratio_from}}} = {answer}"
+    return problem(
+        3, question, answer, steps, kind="similar_side", ratio_from=ratio_from, ratio_to=ratio_to, other=other
     )
-    return problem(3, question, answer, steps, kind="similar_side", ratio_from=ratio_from, ratio_to=ratio_to, other=other)
 
 
 def similar_perimeter(rng: random.Random) -> Problem:
@@ -778,7 +838,16 @@ def similar_perimeter(rng: random.Random) -> Problem:
         f"{s2} = {d}. Find the perimeter of \\triangle {t2}."
     )
     steps = f"The perimeters have the same ratio as corresponding sides, so P = {perimeter} \\cdot \\frac{{{d}}}{{{a}}} = {answer}"
-    return problem(3, question, answer, steps, kind="similar_perimeter", find="perimeter", sides=[a, d], perimeter=perimeter)
+    return problem(
+        3,
+        question,
+        answer,
+        steps,
+        kind="similar_perimeter",
+        find="perimeter",
+        sides=[a, d],
+        perimeter=perimeter,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -832,7 +901,15 @@ def parallel_lines_algebra(rng: random.Random) -> Problem:
     if find != "x":
         steps += f", and m \\angle {i} = {plain(p, q).replace('x', f'({x})')} = {a}"
     return problem(
-        4, question, answer, steps, kind="parallel_lines_algebra", relation=relation, expr1=[p, q], expr2=[r, s], find=find
+        4,
+        question,
+        answer,
+        steps,
+        kind="parallel_lines_algebra",
+        relation=relation,
+        expr1=[p, q],
+        expr2=[r, s],
+        find=find,
     )
 
 
@@ -852,13 +929,25 @@ def angle_pair_algebra(rng: random.Random) -> Problem:
     ask = "Find x." if find == "x" else f"Find m \\angle {n1}."
     question = f"\\angle {n1} and \\angle {n2} {verb}, m \\angle {n1} = {expr(p, q)}, and m \\angle {n2} = {expr(r, s)}. {ask}"
     if total is None:
-        steps = f"Vertical angles are congruent: {plain(p, q)} = {plain(r, s)}, so {_solve_equal(p, q, r, s, x)}"
+        steps = (
+            f"Vertical angles are congruent: {plain(p, q)} = {plain(r, s)}, so {_solve_equal(p, q, r, s, x)}"
+        )
     else:
         steps = f"The angles sum to {total}: {expr(p, q)} + {expr(r, s)} = {total}, so {_solve_sum(p + r, q + s, total, x)}"
     answer = str(x) if find == "x" else str(a)
     if find != "x":
         steps += f", and m \\angle {n1} = {a}"
-    return problem(4, question, answer, steps, kind="angle_pair_algebra", relation=relation, expr1=[p, q], expr2=[r, s], find=find)
+    return problem(
+        4,
+        question,
+        answer,
+        steps,
+        kind="angle_pair_algebra",
+        relation=relation,
+        expr1=[p, q],
+        expr2=[r, s],
+        find=find,
+    )
 
 
 def _split_total(rng: random.Random, total: int, parts: int, lo: int, hi: int) -> list[int]:
@@ -890,7 +979,9 @@ def polygon_angles_algebra(rng: random.Random) -> Problem:
     question = f"In {shape} {''.join(names)}, {listing}. {ask}"
     coef = sum(c for c, _ in exprs)
     const = sum(k for _, k in exprs)
-    steps = f"The angles sum to {total}: {coef}x {'+' if const >= 0 else '-'} {abs(const)} = {total}, so x = {x}"
+    steps = (
+        f"The angles sum to {total}: {coef}x {'+' if const >= 0 else '-'} {abs(const)} = {total}, so x = {x}"
+    )
     answer = str(x) if find == "x" else str(values[target])
     if find != "x":
         steps += f" and m \\angle {names[target]} = {values[target]}"
@@ -927,7 +1018,9 @@ def isosceles_algebra(rng: random.Random) -> Problem:
     else:
         answer = str(180 - 2 * base)
         steps += f"; each base angle measures {base}, so m \\angle {apex} = 180 - 2({base}) = {answer}"
-    return problem(4, question, answer, steps, kind="isosceles_algebra", expr1=[p, q], expr2=[r, s], find=find)
+    return problem(
+        4, question, answer, steps, kind="isosceles_algebra", expr1=[p, q], expr2=[r, s], find=find
+    )
 
 
 def arc_or_sector(rng: random.Random) -> Problem:
@@ -950,14 +1043,23 @@ def arc_or_sector(rng: random.Random) -> Problem:
         formula = f"\\frac{{{angle}}}{{360}} \\cdot \\pi ({num(r)})^2 = {pi_multiple(coef)}"
     steps = formula if places is None else f"{formula} \\approx {answer}"
     return problem(
-        4, question, answer, steps, kind="arc_or_sector", find=find, given=given, radius=meta_num(r), angle=angle, places=places
+        4,
+        question,
+        answer,
+        steps,
+        kind="arc_or_sector",
+        find=find,
+        given=given,
+        radius=meta_num(r),
+        angle=angle,
+        places=places,
     )
 
 
 def composite_figure(rng: random.Random) -> Problem:
     shape = rng.choice(["rect_semicircle", "house", "l_shape", "circle_in_square", "square_in_circle"])
     unit = unit_of(rng)
-    u = (lambda v: with_unit(v, unit))  # noqa: E731
+    u = lambda v: with_unit(v, unit)  # noqa: E731
     if shape == "rect_semicircle":
         length, width = rng.randint(4, 30), 2 * rng.randint(1, 12)
         find = rng.choice(["area", "perimeter"])
@@ -1014,7 +1116,9 @@ def composite_figure(rng: random.Random) -> Problem:
         formula = f"\\pi ({radius})^2 - \\frac{{1}}{{2}}({2 * radius})^2"
         params = {"radius": radius}
     approx = "=" if shape in ("house", "l_shape") else "\\approx"
-    steps = f"The {'perimeter' if params.get('find') == 'perimeter' else 'area'} is {formula} {approx} {answer}"
+    steps = (
+        f"The {'perimeter' if params.get('find') == 'perimeter' else 'area'} is {formula} {approx} {answer}"
+    )
     return problem(4, question, answer, steps, kind="composite_figure", shape=shape, **params)
 
 
@@ -1068,4 +1172,6 @@ def make_problem(rng: random.Random, tier: int) -> Problem:
 
 
 def generate(split: str, n: int, seed: int = 0, difficulties: list[int] | None = None) -> list[dict]:
-    return generate_split("geometry", make_problem, TIER_WEIGHTS, split=split, n=n, seed=seed, difficulties=difficulties)
+    return generate_split(
+        "geometry", make_problem, TIER_WEIGHTS, split=split, n=n, seed=seed, difficulties=difficulties
+    )

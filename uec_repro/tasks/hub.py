@@ -98,7 +98,15 @@ class HubDataset:
 
 
 HUB_DATASETS = {
-    "geometry3k": HubDataset("geometry3k", "hiyouga/geometry3k", None, ("train", "validation", "test"), "problem", "answer", ("images",)),
+    "geometry3k": HubDataset(
+        "geometry3k",
+        "hiyouga/geometry3k",
+        None,
+        ("train", "validation", "test"),
+        "problem",
+        "answer",
+        ("images",),
+    ),
     "math12k": HubDataset("math12k", "hiyouga/math12k", None, ("train", "test"), "problem", "answer"),
     "math500": HubDataset("math500", "HuggingFaceH4/MATH-500", None, ("test",), "problem", "answer"),
     "gsm8k": HubDataset("gsm8k", "openai/gsm8k", "main", ("train", "test"), "question", "answer"),
@@ -200,7 +208,9 @@ def _read_hub(spec: HubDataset, split: str, cache_dir: str | os.PathLike | None)
     return _dataset_to_table(ds)
 
 
-def _unavailable(spec: HubDataset, split: str, why: str, cache: str, exc: BaseException) -> DatasetUnavailableError:
+def _unavailable(
+    spec: HubDataset, split: str, why: str, cache: str, exc: BaseException
+) -> DatasetUnavailableError:
     config = f", {spec.config!r}" if spec.config else ""
     return DatasetUnavailableError(
         f"Dataset {spec.name!r} (Hub id {spec.hub_id!r}{', config ' + repr(spec.config) if spec.config else ''}, split {split!r}) "
@@ -216,7 +226,9 @@ def _unavailable(spec: HubDataset, split: str, why: str, cache: str, exc: BaseEx
 
 def _read_local(spec: HubDataset, split: str, path: Path):
     if not path.exists():
-        raise ParameterError(f"data_path={str(path)!r} does not exist (a folder or a .parquet/.jsonl/.json file)")
+        raise ParameterError(
+            f"data_path={str(path)!r} does not exist (a folder or a .parquet/.jsonl/.json file)"
+        )
     if path.is_file():
         return _read_files(spec, [path])
     if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
@@ -285,7 +297,9 @@ def _read_files(spec: HubDataset, files: list[Path]):
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise ParameterError(f"data file {str(file)!r}: a column mixes value types: {exc}") from exc
         else:
-            raise ParameterError(f"data file {str(file)!r}: unsupported format (use .parquet, .jsonl or .json)")
+            raise ParameterError(
+                f"data file {str(file)!r}: unsupported format (use .parquet, .jsonl or .json)"
+            )
     try:
         return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -331,8 +345,10 @@ def _rows(spec: HubDataset, split: str, table, n: int | None, seed: int) -> list
         random.Random(seed).shuffle(candidates)
     wanted = len(candidates) if n is None else n
     examples, cursor = [], 0
-    while len(examples) < wanted and cursor < len(candidates):  # rows that fail to build are replaced by the next
-        chunk = candidates[cursor:cursor + wanted - len(examples)]
+    while len(examples) < wanted and cursor < len(
+        candidates
+    ):  # rows that fail to build are replaced by the next
+        chunk = candidates[cursor : cursor + wanted - len(examples)]
         cursor += len(chunk)
         for i, record in zip(chunk, table.take(chunk).to_pylist(), strict=True):
             try:
@@ -342,7 +358,9 @@ def _rows(spec: HubDataset, split: str, table, n: int | None, seed: int) -> list
     _warn_malformed(spec, split, reasons)
     skipped = f" (after skipping {len(reasons)} malformed rows)" if reasons else ""
     if n is not None and len(examples) < n:
-        raise ParameterError(f"n={n} is more than the {len(examples)} rows of {spec.name} split {split!r}{skipped}")
+        raise ParameterError(
+            f"n={n} is more than the {len(examples)} rows of {spec.name} split {split!r}{skipped}"
+        )
     if not examples:
         raise ParameterError(f"{spec.name} split {split!r} has no valid row{skipped}")
     return examples
@@ -353,7 +371,12 @@ def _row_problem(spec: HubDataset, question: Any, answer: Any, images: int) -> s
     if not _question(spec, question):
         return "missing or empty problem"
     if _final_answer(spec, answer) is None:
-        no_separator = spec.name == "gsm8k" and isinstance(answer, str) and answer.strip() and GSM8K_SEPARATOR not in answer
+        no_separator = (
+            spec.name == "gsm8k"
+            and isinstance(answer, str)
+            and answer.strip()
+            and GSM8K_SEPARATOR not in answer
+        )
         return f"answer without {GSM8K_SEPARATOR!r}" if no_separator else "missing or empty answer"
     if not images:
         return "no image"
@@ -366,7 +389,9 @@ def _warn_malformed(spec: HubDataset, split: str, reasons: dict[str, str]) -> No
     shown = ", ".join(f"{row_id} ({why})" for row_id, why in list(reasons.items())[:10])
     more = f" and {len(reasons) - 10} more" if len(reasons) > 10 else ""
     warnings.warn(
-        MalformedRowsWarning(f"{spec.name} {split!r}: skipped {len(reasons)} malformed row(s): {shown}{more}", reasons),
+        MalformedRowsWarning(
+            f"{spec.name} {split!r}: skipped {len(reasons)} malformed row(s): {shown}{more}", reasons
+        ),
         stacklevel=4,
     )
 

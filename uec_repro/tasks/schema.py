@@ -64,8 +64,12 @@ def validate_example(row: dict[str, Any]) -> None:
     row_id = row.get("id", "<no id>")
     for field in FIELDS:
         if field not in row:
-            raise BadExampleError(f"example {row_id!r}: missing field {field!r} (schema fields: {list(FIELDS)})")
+            raise BadExampleError(
+                f"example {row_id!r}: missing field {field!r} (schema fields: {list(FIELDS)})"
+            )
     for field in REQUIRED_TEXT_FIELDS:
         value = row[field]
         if not isinstance(value, str) or not value.strip():
-            raise BadExampleError(f"example {row_id!r}: field {field!r} must be a non-empty string, got {value!r}")
+            raise BadExampleError(
+                f"example {row_id!r}: field {field!r} must be a non-empty string, got {value!r}"
+            )
