@@ -53,7 +53,8 @@ from typing import Any
 import torch
 
 from uec_repro.config import UECConfig, method_config
-from uec_repro.trainer import METRICS_FILE, UECTrainer
+from uec_repro.layout import METRICS_FILE
+from uec_repro.trainer import UECTrainer
 
 __all__ = [
     "GenerationCall",

@@ -148,10 +148,11 @@ def test_deferred_reference_pass_gives_the_same_training(toy_policy_path, tmp_pa
     from transformers import set_seed
 
     from uec_repro.config import method_config
+    from uec_repro.layout import METRICS_FILE
     from uec_repro.models import LoraSettings, cast_trainable_to_fp32, load_policy
     from uec_repro.rewards import accuracy_reward
     from uec_repro.tasks import load_task
-    from uec_repro.trainer import METRICS_FILE, UECTrainer
+    from uec_repro.trainer import UECTrainer
 
     class EagerReference(UECTrainer):
         defer_reference_logps = False

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from uec_repro.config import METHODS, method_config
+from uec_repro.layout import METRICS_FILE
 from uec_repro.models import LoraSettings, cast_trainable_to_fp32, load_policy
 from uec_repro.rewards import accuracy_reward
 from uec_repro.stress import STRESS_SETTINGS, VOLATILE, Kill, StressReport, attempt, compare_runs, run_chain
 from uec_repro.tasks import load_task
-from uec_repro.trainer import METRICS_FILE, InsufficientDiskError, NonFiniteError, UECTrainer
+from uec_repro.trainer import InsufficientDiskError, NonFiniteError, UECTrainer
 from uec_repro.training import RunSettings, run_training
 from uec_repro.validation import ParameterError
 

@@ -9,8 +9,9 @@ import torch
 
 from uec_repro.checkpoints import BUFFERS_FILE, load_samples
 from uec_repro.config import method_config
+from uec_repro.layout import METRICS_FILE
 from uec_repro.multimodal import collate_images, split_images
-from uec_repro.trainer import METRICS_FILE, Sample, UECTrainer
+from uec_repro.trainer import Sample, UECTrainer
 from uec_repro.validation import ParameterError
 
 

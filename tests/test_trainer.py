@@ -8,10 +8,11 @@ import torch
 import trl
 
 from uec_repro.config import METHODS, method_config
+from uec_repro.layout import METRICS_FILE
 from uec_repro.models import LoraSettings, cast_trainable_to_fp32, load_policy
 from uec_repro.rewards import accuracy_reward
 from uec_repro.tasks import load_task
-from uec_repro.trainer import METRICS_FILE, UECTrainer
+from uec_repro.trainer import UECTrainer
 from uec_repro.validation import ParameterError
 
 pytestmark = pytest.mark.slow

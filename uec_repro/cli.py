@@ -23,9 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .layout import EXPERIMENT_FILE, MANIFEST_FILE, RESULT_FILES
 from .validation import ParameterError, check_writable_dir
-
-REFERENCE_FILES = ("run.json", "metrics.jsonl", "probe.jsonl", "eval.json")
 
 
 def export_reference(experiment_dir: Path, destination: Path) -> int:
@@ -37,7 +36,7 @@ def export_reference(experiment_dir: Path, destination: Path) -> int:
     union of its runs' attempts (``started_at`` to ``finished_at``), so idle time between invocations of the
     runner does not count, and time two runs ran side by side counts once."""
     experiment_dir = experiment_dir.resolve()
-    runs = sorted(p.parent for p in experiment_dir.glob("*/seed*/run.json"))
+    runs = sorted(p.parent for p in experiment_dir.glob(f"*/seed*/{MANIFEST_FILE}"))
     if not runs:
         raise ParameterError(
             f"experiment_dir={str(experiment_dir)!r} holds no runs (<variant>/seed<k>/run.json)"
@@ -47,7 +46,7 @@ def export_reference(experiment_dir: Path, destination: Path) -> int:
     for run in runs:
         target = destination / run.relative_to(experiment_dir)
         target.mkdir(parents=True)
-        for name in REFERENCE_FILES:
+        for name in RESULT_FILES:
             if not (run / name).exists():
                 continue
             if name.endswith(".json"):
@@ -57,11 +56,11 @@ def export_reference(experiment_dir: Path, destination: Path) -> int:
                 (target / name).write_text(
                     json.dumps(record, indent=len(indent[1]) if indent else None) + "\n"
                 )
-                if name == "run.json":
+                if name == MANIFEST_FILE:
                     manifests.append(record)
             else:
                 shutil.copy2(run / name, target / name)
-    (destination / "experiment.json").write_text(json.dumps(experiment_record(manifests), indent=2) + "\n")
+    (destination / EXPERIMENT_FILE).write_text(json.dumps(experiment_record(manifests), indent=2) + "\n")
     return len(runs)
 
 

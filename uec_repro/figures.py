@@ -43,6 +43,7 @@ from matplotlib.patches import Patch
 from .claims import write_claims
 from .config import METHODS, UECConfig
 from .evaluation import pass_at_k
+from .layout import BASE_METHOD
 from .results import (
     METHOD_ORDER,
     PAIRED_COLUMNS,
@@ -58,7 +59,6 @@ from .results import (
     task_block,
     write_summary,
 )
-from .training import BASE_METHOD
 
 __all__ = [
     "FigureFile",

@@ -41,7 +41,7 @@ import uec_repro
 
 from .config import METHODS
 from .evaluation import pass_at_k
-from .training import BASE_METHOD, EVAL_FILE
+from .layout import BASE_METHOD, EVAL_FILE, MANIFEST_FILE, METRICS_FILE, PROBE_FILE
 from .validation import ParameterError, check_choice, check_float, check_int
 
 __all__ = [
@@ -65,9 +65,6 @@ __all__ = [
     "write_summary",
 ]
 
-MANIFEST_FILE = "run.json"
-METRICS_FILE = "metrics.jsonl"  # uec_repro.trainer.METRICS_FILE, not imported: that module loads torch
-PROBE_FILE = "probe.jsonl"
 PAPER_RESULTS_FILE = Path(uec_repro.__file__).parents[1] / "data" / "paper_results.csv"
 
 #: Every ordering of methods (frames, tables, figures): the untrained policy, then the registry's order.

@@ -84,6 +84,7 @@ from .config import UECConfig
 from .evaluation import evaluate_policy
 from .faults import fault_point
 from .kl import clamped_reference_logps
+from .layout import METRICS_FILE, PROBE_FILE
 from .multimodal import IMAGE_KEYS, collate_images, split_images
 from .selection import (
     BatchBuffer,
@@ -98,8 +99,6 @@ from .validation import ParameterError
 
 __all__ = ["InsufficientDiskError", "NonFiniteError", "Sample", "UECTrainer"]
 
-METRICS_FILE = "metrics.jsonl"
-PROBE_FILE = "probe.jsonl"
 # TRL's names of the loss-side measures, which see only the samples a method trains on -> our names
 UPDATE_BATCH_METRICS = {"entropy": "entropy/update_batch"}
 # TRL loss types that average per-sequence means (the others average over tokens)

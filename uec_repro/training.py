@@ -46,13 +46,11 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_text_atomic
+from .layout import ADAPTER_DIR, BASE_METHOD, EVAL_FILE, METRICS_FILE, PROBE_FILE, SETTINGS_FILE
 from .validation import ParameterError, check_bool, check_choice, check_float, check_int, check_writable_dir
 
-__all__ = ["BASE_METHOD", "EVAL_FILE", "SETTINGS_FILE", "RunSettings", "run_training", "training_grid"]
+__all__ = ["RunSettings", "run_training", "training_grid"]
 
-BASE_METHOD = "base"
-EVAL_FILE = "eval.json"
-SETTINGS_FILE = "settings.json"
 # settings that do not change a run's results: a rerun may differ in them and still resume
 RESUMABLE_CHANGES = ("threads", "overwrite", "checkpoint_every")
 
@@ -285,7 +283,7 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
     from .models import LoraSettings, cast_trainable_to_fp32, load_policy
     from .rewards import accuracy_reward
     from .tasks import load_task
-    from .trainer import METRICS_FILE, PROBE_FILE, UECTrainer
+    from .trainer import UECTrainer
 
     out = Path(settings.output_dir)
     processes, rank = launched_processes(), 0
@@ -355,8 +353,8 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
             staging = out / ".adapter.tmp"
             shutil.rmtree(staging, ignore_errors=True)
             model.save_pretrained(staging)
-            shutil.rmtree(out / "adapter", ignore_errors=True)
-            staging.rename(out / "adapter")
+            shutil.rmtree(out / ADAPTER_DIR, ignore_errors=True)
+            staging.rename(out / ADAPTER_DIR)
     evaluation = _evaluate(
         model, tokenizer, test.select(range(min(settings.eval_prompts, len(test)))), settings, rank, processes
     )

@@ -72,6 +72,7 @@ from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from ..atomic import write_json_atomic
+from ..layout import MANIFEST_FILE, run_folder, variant_name
 from ..validation import ParameterError, check_int, check_writable_dir
 
 __all__ = ["Cell", "GridReport", "GridSpec", "RunOutcome", "list_presets", "load_grid", "main", "run_grid"]
@@ -203,7 +204,7 @@ class Cell:
 
     @property
     def manifest_path(self) -> Path:
-        return self.folder / ("run.json" if self.is_run else f"{self.notebook}.json")
+        return self.folder / (MANIFEST_FILE if self.is_run else f"{self.notebook}.json")
 
     @property
     def parameters_path(self) -> Path:
@@ -228,11 +229,6 @@ class Cell:
         else:
             for path in (self.executed_path, self.parameters_path, self.log_path):
                 path.unlink(missing_ok=True)
-
-
-def variant_name(method: str, sweep: dict[str, Any]) -> str:
-    """``method``, or ``method--param=value`` for a swept value."""
-    return method + "".join(f"--{name}={value}" for name, value in sweep.items())
 
 
 @dataclass
@@ -267,7 +263,7 @@ class GridSpec:
                 for value in sweep_values:
                     sweep = {sweep_name: value} if sweep_name else {}
                     for seed in block.seeds:
-                        folder = experiment_dir / variant_name(method, sweep) / f"seed{seed}"
+                        folder = run_folder(experiment_dir, variant_name(method, sweep), seed)
                         parameters = {
                             **self.parameters,
                             **block.parameters,
