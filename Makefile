@@ -23,7 +23,7 @@ reproduce: install
 # The paper-length experiment (150 steps, arith x 5 seeds and geometry x 3 seeds; 3.4 h measured on 2 CPU cores), its
 # claims table and figures into figures/paper/, then its results into data/reference/paper.
 paper: install
-	$(BIN)/python -m uec_repro.experiments run paper
+	$(BIN)/uec-repro run paper
 
 paper-reference: paper
 	$(BIN)/uec-repro export-reference runs/paper
@@ -55,7 +55,7 @@ bench-quick: install
 
 # Kill-and-resume loop: 20 random kill points (SIGKILL/SIGTERM) over chained resumes, vs an uninterrupted run.
 stress: install
-	$(BIN)/python -m uec_repro.stress --kills 20 --out benchmarks/results/stress.json
+	$(BIN)/python -m benchmarks.stress --kills 20 --out benchmarks/results/stress.json
 
 lab: install
 	$(BIN)/jupyter lab

@@ -1,4 +1,5 @@
-"""Worst-case time of the answer checker on adversarial completions; writes benchmarks/results/answer_checker_fuzz.json.
+"""Worst-case time of the answer checker on adversarial completions; writes
+benchmarks/results/answer_checker_fuzz.json.
 
 Every completion of a seeded fuzz corpus (random unicode, LaTeX-like token soup, deep nesting, 100 kB - 1 MB
 strings) and of the explicit nasty cases (1 MB strings, 10k nested braces, ``10**10**10``, ``\\frac`` nested
@@ -26,7 +27,8 @@ RESULTS = Path(__file__).parent / "results"
 SLACK_S = 0.5  # scanning a 1 MB completion and the pipe round trip, on a loaded machine
 FULL_EXAMPLES, QUICK_EXAMPLES = 1000, 30
 
-# Each of these took from seconds to forever before the fixes, or would with a naive checker (also a test case).
+# Each of these took from seconds to forever before the fixes, or would with a naive checker (also a test
+# case).
 NASTY = {
     "1 MB of text, no box": "a" * 1_000_000,
     "1 MB boxed": "\\boxed{" + "x" * 1_000_000 + "}",

@@ -21,6 +21,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from .profiling import measurement_environment
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_PRESET = ROOT / "uec_repro" / "experiments" / "presets" / "default.toml"
@@ -144,8 +146,8 @@ def _ready(trainer: Any) -> Any:
 
 
 def uec_trainer(settings: Any, trainer_class: type | None = None, *, probe: bool = False):
-    """A ``UECTrainer`` (or ``trainer_class``, a subclass) built as ``01_train`` builds it; with ``probe``, with the
-    entropy probe on ``settings.probe_prompts`` test prompts (as ``run_training``), else without."""
+    """A ``UECTrainer`` (or ``trainer_class``, a subclass) built as ``01_train`` builds it; with ``probe``,
+    with the entropy probe on ``settings.probe_prompts`` test prompts (as ``run_training``), else without."""
     from uec_repro.rewards import accuracy_reward
     from uec_repro.tasks import load_task
     from uec_repro.trainer import UECTrainer
@@ -179,9 +181,9 @@ DERIVED_FIELDS = (
 
 def stock_config(uec_config: Any, output_dir: Path):
     """TRL's ``GRPOConfig`` with every value of ``uec_config`` (a ``UECConfig``) that TRL knows, and TRL's own
-    step structure for the same work: a UEC step of B0 completions and ``updates_per_batch`` optimizer steps is
-    TRL's generation batch of B0 split into ``updates_per_batch`` steps (``steps_per_generation``). Raises when
-    any shared field would differ."""
+    step structure for the same work: a UEC step of B0 completions and ``updates_per_batch`` optimizer steps
+    is TRL's generation batch of B0 split into ``updates_per_batch`` steps (``steps_per_generation``). Raises
+    when any shared field would differ."""
     from trl import GRPOConfig
 
     names = [f.name for f in fields(GRPOConfig) if f.init and f.name not in (*DERIVED_FIELDS, "use_cpu")]
@@ -207,8 +209,8 @@ def stock_config(uec_config: Any, output_dir: Path):
 
 
 def stock_trainer(settings: Any, output_dir: Path):
-    """TRL's stock ``GRPOTrainer`` on the same policy (a fresh copy with the same adapter seed), data and config
-    as :func:`uec_trainer` builds from ``settings``."""
+    """TRL's stock ``GRPOTrainer`` on the same policy (a fresh copy with the same adapter seed), data and
+    config as :func:`uec_trainer` builds from ``settings``."""
     from trl import GRPOTrainer
 
     from uec_repro.rewards import accuracy_reward
@@ -229,8 +231,8 @@ def stock_trainer(settings: Any, output_dir: Path):
 # Interleaved timing
 # --------------------------------------------------------------------------------------------------
 class Interleaver:
-    """Turns for named workers, in a fixed rotation: one runs while the others wait; a finished worker leaves the
-    rotation. Records the wall time of every turn."""
+    """Turns for named workers, in a fixed rotation: one runs while the others wait; a finished worker leaves
+    the rotation. Records the wall time of every turn."""
 
     def __init__(self, order: list[str]) -> None:
         self.order = list(order)
@@ -274,8 +276,8 @@ def run_interleaved(
     trainers: dict[str, Any], steps_per_turn: dict[str, int] | None = None
 ) -> dict[str, list[float]]:
     """Train every trainer (``trainer.train()``, each in a thread), one turn at a time in rotation: a turn is
-    ``steps_per_turn[name]`` of its HF steps (default 1), timed from the start of its first step to the start of
-    the next turn (so it includes the loop's logging), the last turn to the end of training.
+    ``steps_per_turn[name]`` of its HF steps (default 1), timed from the start of its first step to the start
+    of the next turn (so it includes the loop's logging), the last turn to the end of training.
     Returns each trainer's turn times, in order."""
     import torch
     from transformers import TrainerCallback
@@ -334,7 +336,11 @@ def interleave_calls(calls: dict[str, Callable[[], Any]], repetitions: int) -> d
 
 def read_metrics(trainer: Any) -> list[dict[str, Any]]:
     """The rows a ``UECTrainer`` wrote to its ``metrics.jsonl``."""
-    return [json.loads(line) for line in trainer.metrics_path.read_text().splitlines()]
+    from uec_repro.layout import METRICS_FILE
+
+    return [
+        json.loads(line) for line in (Path(trainer.args.output_dir) / METRICS_FILE).read_text().splitlines()
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -345,18 +351,19 @@ def write_results(
 ) -> Path:
     """``<out>/<name>.json`` (``record`` plus name, mode, command and environment) and ``<out>/<name>.csv``
     (``rows``, one raw measurement each). Returns the JSON path."""
-    from uec_repro.profiling import measurement_environment
-
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    from uec_repro.cli import relative_paths
+
     document = {
         "benchmark": name,
         "mode": mode,
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": " ".join([Path(sys.argv[0]).name, *relative_paths(sys.argv[1:], ROOT)]),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "environment": measurement_environment(),
         **record,
     }
+    document = relative_paths(document, ROOT)  # a committed record holds no machine path
     path = folder / f"{name}.json"
     path.write_text(json.dumps(document, indent=1, default=str) + "\n")
     columns = list(dict.fromkeys(key for row in rows for key in row))

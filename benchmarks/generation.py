@@ -1,7 +1,8 @@
-"""Generation efficiency: the trainer's rollout path (``UECTrainer._generate``: TRL's tokenisation, generation,
-decoding and metrics) against a bare ``model.generate`` loop on the same policy, batch (the default preset's 8
-prompts x 8), generation config and lengths, in generated tokens per second. Interleaved, order alternating;
-each pair starts from the same random seed, so both sample the same tokens. Goal: >= 0.9 of the bare loop.
+"""Generation efficiency: the trainer's rollout path (``UECTrainer._generate``: TRL's tokenisation,
+generation, decoding and metrics) against a bare ``model.generate`` loop on the same policy, batch (the
+default preset's 8 prompts x 8), generation config and lengths, in generated tokens per second. Interleaved,
+order alternating; each pair starts from the same random seed, so both sample the same tokens. Goal: >= 0.9 of
+the bare loop.
 
     python -m benchmarks.generation --mode quick
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import parse_args, run_settings, uec_trainer, write_results
+from .profiling import paired_ratios, summarize
 
 NAME = "generation"
 PLAN = {"quick": {"repetitions": 6}, "full": {"repetitions": 12}}
@@ -34,8 +36,6 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
 
     import torch
     from trl.trainer.utils import pad
-
-    from uec_repro.profiling import paired_ratios, summarize
 
     repetitions = PLAN[mode]["repetitions"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,21 +1,21 @@
 """Mutation testing of one module: does the test suite notice when the code is subtly wrong?
 
-Each mutant changes one thing in ``--module`` (a comparison ``<``/``<=``/``>``/``>=``/``==``/``!=``, ``+``/``-``,
-``*``/``/``, an integer constant +-1, ``True``/``False``, a removed unary ``not``/``-``, ``and``/``or``,
-``min``/``max``). It is written into a private copy of the repository (``uec_repro/``, ``tests/``,
-``pyproject.toml``; the working tree is never touched), and the tests run there with ``pytest -x``. A mutant is
-*killed* when a test fails, *survived* when all pass, *timeout* when they run past ``--timeout`` twice (the second
-time with three times as long; counted as killed in the kill rate). Nothing is mutated inside ``raise``
-statements, f-strings (error messages), ``self._log(...)`` calls or annotations.
+Each mutant changes one thing in ``--module`` (a comparison ``<``/``<=``/``>``/``>=``/``==``/``!=``,
+``+``/``-``, ``*``/``/``, an integer constant +-1, ``True``/``False``, a removed unary ``not``/``-``,
+``and``/``or``, ``min``/``max``). It is written into a private copy of the repository (``uec_repro/``,
+``tests/``, ``pyproject.toml``; the working tree is never touched), and the tests run there with
+``pytest -x``. A mutant is *killed* when a test fails, *survived* when all pass, *timeout* when they run past
+``--timeout`` twice (the second time with three times as long; counted as killed in the kill rate). Nothing is
+mutated inside ``raise`` statements, f-strings (error messages), ``self._log(...)`` calls or annotations.
 
     python benchmarks/mutation.py --module uec_repro/selection.py --tests tests/test_selection.py
     python benchmarks/mutation.py --module uec_repro/evaluation.py --tests tests/test_evaluation.py \\
         --functions pass_at_k summarize majority_answer sample --tests-rev HEAD --label before
 
 ``--tests-rev REV`` runs the test files as they were at git revision ``REV`` (read with ``git show``). Results
-go to ``benchmarks/results/mutation-<module>.json`` under ``--label`` (other labels in the file are kept), rewritten
-after every mutant. ``--resume`` keeps the killed mutants of the run already under ``--label`` (same module
-source) and tests the others again: the loop after adding tests, or after an interrupted run.
+go to ``benchmarks/results/mutation-<module>.json`` under ``--label`` (other labels in the file are kept),
+rewritten after every mutant. ``--resume`` keeps the killed mutants of the run already under ``--label`` (same
+module source) and tests the others again: the loop after adding tests, or after an interrupted run.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def run_tests(workdir: Path, tests: list[str], markers: str, timeout: float) -> 
 def make_copy(tests: list[str], rev: str | None) -> Path:
     workdir = Path(tempfile.mkdtemp(prefix="mutation-"))
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("uec_repro", "tests"):
+    for folder in ("uec_repro", "tests", "benchmarks"):
         shutil.copytree(ROOT / folder, workdir / folder, ignore=ignore)
     shutil.copy2(ROOT / "pyproject.toml", workdir / "pyproject.toml")
     for test in tests if rev else []:
@@ -331,9 +331,9 @@ def main(argv: list[str] | None = None) -> dict:
             shutil.rmtree(workdir, ignore_errors=True)
     run = save(clean_seconds, timeout)
     print(
-        f"{module} [{args.label}]: {run['killed'] + run['timeout']}/{len(found) - run['error']} mutants killed "
-        f"(kill rate {run['kill_rate']:.1%}; {run['timeout']} by timeout), {run['survived']} survived, "
-        f"{run['error']} errors -> {out}"
+        f"{module} [{args.label}]: {run['killed'] + run['timeout']}/{len(found) - run['error']} mutants "
+        f"killed (kill rate {run['kill_rate']:.1%}; {run['timeout']} by timeout), {run['survived']} "
+        f"survived, {run['error']} errors -> {out}"
     )
     return run
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import parse_args, run_interleaved, run_settings, stock_trainer, uec_trainer, write_results
+from .profiling import paired_ratios, summarize
 
 NAME = "overhead"
 WARMUP_STEPS = 1
@@ -26,8 +27,6 @@ GOAL = 1.05
 
 
 def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
-    from uec_repro.profiling import paired_ratios, summarize
-
     from .probe import probe
 
     plan = PLAN[mode]
@@ -74,7 +73,8 @@ def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
             "num_generations": settings.num_generations,
             "max_completion_length": settings.max_completion_length,
             "updates_per_batch": updates,
-            "stock_structure": f"per_device_train_batch_size={settings.prompts_per_step * settings.num_generations // updates}, "
+            "stock_structure": "per_device_train_batch_size="
+            f"{settings.prompts_per_step * settings.num_generations // updates}, "
             f"steps_per_generation={updates}",
             "memory_steps": plan["memory_steps"],
             "threads": threads,

@@ -1,8 +1,8 @@
-"""Pipeline wall time. ``make reproduce`` (the ``default`` preset) is not rerun here (about 22 minutes): its wall
-time is read from the manifests of its last run, ``runs/default`` (every run's and notebook's ``run.json``), or,
-without that folder, from the shipped ``data/reference/default``; the record names the source. The ``smoke``
-preset (``python -m uec_repro.experiments run smoke``) is run and timed in full mode only, into a temporary
-runs folder. Goal for ``default``: <= 30 minutes.
+"""Pipeline wall time. ``make reproduce`` (the ``default`` preset) is not rerun here (about 22 minutes): its
+wall time is read from the manifests of its last run, ``runs/default`` (every run's and notebook's
+``run.json``), or, without that folder, from the shipped ``data/reference/default``; the record names the
+source. The ``smoke`` preset (``python -m uec_repro.experiments run smoke``) is run and timed in full mode
+only, into a temporary runs folder. Goal for ``default``: <= 30 minutes.
 
     python -m benchmarks.pipeline --mode full
 """

@@ -1,5 +1,5 @@
-"""One training configuration in a fresh process, for memory peaks (RSS is per process): loads the policy, trains
-a few steps and prints one JSON line with the memory it used. Called by the benchmarks; runnable by hand:
+"""One training configuration in a fresh process, for memory peaks (RSS is per process): loads the policy,
+trains a few steps and prints one JSON line with the memory it used. Called by the benchmarks; by hand:
 
     python -m benchmarks.probe --trainer uec --method grpo --policy toy --quantization nf4 --steps 2
 """
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .common import ROOT, BenchmarkError, check_common
+from .profiling import cuda_memory_mb, peak_rss_mb, reset_peak_rss, rss_high_water_mb, weight_bytes
 
 TRAINERS = ("uec", "stock")
 QUANTIZATIONS = ("none", "nf4")
@@ -58,14 +59,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     import psutil
     import torch
-
-    from uec_repro.profiling import (
-        cuda_memory_mb,
-        peak_rss_mb,
-        reset_peak_rss,
-        rss_high_water_mb,
-        weight_bytes,
-    )
 
     from .common import run_settings, stock_trainer, uec_trainer
 

@@ -1,10 +1,10 @@
 """QLoRA memory: NF4 QLoRA against plain LoRA (fp32 base on CPU, bf16 on CUDA) for the toy policy and for
-SmolLM2-135M, each configuration training ``grpo`` steps in its own process (memory peaks are per process), LoRA
-and QLoRA alternating. Reported: the base weights' bytes as stored (4-bit weights packed, with their quantisation
-state), the RSS the loaded model adds, the whole-process peak RSS, the peak RSS during the training steps and, on CUDA, max
-allocated and reserved memory. The whole-process peak includes loading (transformers reads the full-precision
-weights before quantising them); the training peak is the peak RSS from after loading to the end of the steps.
-Goal: QLoRA's weight memory <= 0.35 x the unquantised base.
+SmolLM2-135M, each configuration training ``grpo`` steps in its own process (memory peaks are per process),
+LoRA and QLoRA alternating. Reported: the base weights' bytes as stored (4-bit weights packed, with their
+quantisation state), the RSS the loaded model adds, the whole-process peak RSS, the peak RSS during the
+training steps and, on CUDA, max allocated and reserved memory. The whole-process peak includes loading
+(transformers reads the full-precision weights before quantising them); the training peak is the peak RSS from
+after loading to the end of the steps. Goal: QLoRA's weight memory <= 0.35 x the unquantised base.
 
     python -m benchmarks.qlora_memory --mode quick
 """
@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from .common import parse_args, write_results
+from .profiling import paired_ratios, summarize
 
 NAME = "qlora_memory"
 GOAL = 0.35
 POLICIES = {
-    # steps, prompts, completions per prompt, completion length, repetitions (SmolLM2: ~15-20 s per 8 completions)
+    # steps, prompts, completions per prompt, completion length, repetitions
+    # (SmolLM2: ~15-20 s per 8 completions)
     "toy": {"quick": (2, 8, 8, 48, 1), "full": (3, 8, 8, 48, 2)},
     "smollm2-135m": {"quick": (1, 2, 4, 32, 1), "full": (2, 2, 4, 32, 1)},
 }
@@ -29,8 +31,6 @@ QUANTIZATIONS = ("none", "nf4")
 def measure(
     mode: str, threads: int, out: str | Path, policies: tuple[str, ...] = tuple(POLICIES)
 ) -> dict[str, Any]:
-    from uec_repro.profiling import paired_ratios, summarize
-
     from .probe import probe
 
     if "smollm2-135m" in policies:

@@ -310,8 +310,8 @@ def sections(results: dict[str, dict[str, Any]]) -> list[str]:
         out += [
             "## 2. UEC-RL step cost",
             "",
-            f"`uec_rl` / `grpo` = **{main:.2f}x** (was {before:.2f}x with TRL's eager reference pass, same run). "
-            f"Hard-prompt fraction {sel['hard_prompt_fraction']:.2f}: "
+            f"`uec_rl` / `grpo` = **{main:.2f}x** (was {before:.2f}x with TRL's eager reference pass, same "
+            f"run). Hard-prompt fraction {sel['hard_prompt_fraction']:.2f}: "
             f"{sel['exploration_completions_per_step']:.0f} exploration completions per step beside the "
             f"{sel['standard_completions_per_step']} standard ones; {sel['steps_with_update']:.0%} of steps "
             f"update (the batch buffer waits for B0 otherwise).",
@@ -326,9 +326,9 @@ def sections(results: dict[str, dict[str, Any]]) -> list[str]:
             "Mean seconds per step from the trainer's `time/*` columns. Why it is not 0.79x here: on this "
             "CPU, generation is paid per decoding step and grows little with batch size, so the exploration "
             "rollouts of the hard prompts cost nearly a second generation call on every step with a hard "
-            "prompt, while the paper's vLLM setup makes generation cheap next to the update; the update savings "
-            "(no update on steps the batch buffer skips, fewer samples trained on after selection) are real "
-            "but smaller than the extra generation.",
+            "prompt, while the paper's vLLM setup makes generation cheap next to the update; the update "
+            "savings (no update on steps the batch buffer skips, fewer samples trained on after selection) "
+            "are real but smaller than the extra generation.",
             "",
         ]
     if "update" in results:

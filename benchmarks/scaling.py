@@ -1,8 +1,8 @@
 """Scaling: time per step as prompts per step, G (completions per prompt) and the completion length double, on
-``grpo``, and exploration time per hard prompt as G' doubles, on ``uec_rl``; every configuration interleaved in
-one process, one step each in turn. The log-log slope against the doubled parameter says how the cost grows: 1
-is linear, below 1 sub-linear (fixed per-step costs amortised), above 1 super-linear. Time is also set against
-the tokens actually generated, since the policy often stops before the length budget.
+``grpo``, and exploration time per hard prompt as G' doubles, on ``uec_rl``; every configuration interleaved
+in one process, one step each in turn. The log-log slope against the doubled parameter says how the cost
+grows: 1 is linear, below 1 sub-linear (fixed per-step costs amortised), above 1 super-linear. Time is also
+set against the tokens actually generated, since the policy often stops before the length budget.
 
     python -m benchmarks.scaling --mode quick
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import parse_args, read_metrics, run_interleaved, run_settings, uec_trainer, write_results
+from .profiling import loglog_slope, summarize
 
 NAME = "scaling"
 WARMUP_STEPS = 1
@@ -25,7 +26,8 @@ FACTORS = ("prompts_per_step", "num_generations", "max_completion_length", "expl
 
 
 def configurations() -> dict[str, tuple[str, str, int, dict[str, Any]]]:
-    """name -> (factor, method, multiplier, run parameters); the base configuration is shared by the grpo factors."""
+    """name -> (factor, method, multiplier, run parameters); the base configuration is shared by the grpo
+    factors."""
     configs = {"grpo x1": ("base", "grpo", 1, dict(BASE))}
     for factor in FACTORS[:3]:
         for multiplier in MULTIPLIERS[1:]:
@@ -46,8 +48,6 @@ def configurations() -> dict[str, tuple[str, str, int, dict[str, Any]]]:
 
 
 def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
-    from uec_repro.profiling import loglog_slope, summarize
-
     steps = WARMUP_STEPS + PLAN[mode]["steps"]
     configs = configurations()
     with tempfile.TemporaryDirectory() as tmp:

@@ -115,12 +115,13 @@ def main() -> None:
     out.write_text(json.dumps(report, indent=2))
     for key, target in report["targets"].items():
         print(
-            f"{key:18} {target['value']:8.3f}   target {target['range']}   {'met' if target['met'] else 'NOT MET'}"
+            f"{key:18} {target['value']:8.3f}   target {target['range']}   "
+            f"{'met' if target['met'] else 'NOT MET'}"
         )
     print("pass@1 by tier:", {k: round(v, 3) for k, v in report["pass@1_by_tier"].items()})
     print(
-        f"pass@{args.samples} {s[f'pass@{args.samples}']:.3f}  maj@{args.samples} {s[f'maj@{args.samples}']:.3f}  "
-        f"length {s['completion_length']:.1f}  eval {eval_seconds:.0f} s"
+        f"pass@{args.samples} {s[f'pass@{args.samples}']:.3f}  maj@{args.samples} "
+        f"{s[f'maj@{args.samples}']:.3f}  length {s['completion_length']:.1f}  eval {eval_seconds:.0f} s"
     )
     print(f"written to {out}")
 

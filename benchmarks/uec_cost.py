@@ -1,15 +1,15 @@
-"""UEC-RL's step cost: ``uec_rl`` against ``grpo`` at equal prompts per step (the default preset's step), split
-into generation, scoring, update and replay from the ``time/*`` columns ``UECTrainer`` logs, with the hard-prompt
-fraction beside it. The paper reports 0.79x.
+"""UEC-RL's step cost: ``uec_rl`` against ``grpo`` at equal prompts per step (the default preset's step),
+split into generation, scoring, update and replay from the ``time/*`` columns ``UECTrainer`` logs, with the
+hard-prompt fraction beside it. The paper reports 0.79x.
 
 Four trainers run interleaved in one process, one step each in turn: ``uec_rl`` and ``grpo`` as they are, and
-both again with TRL's eager reference pass (``defer_reference_logps = False``: the KL term's reference log-probs
-computed for every rollout at scoring time, as before the trainer deferred them to the samples trained on), so
-the gain of that change is measured in the same run. A UEC-RL step's cost varies by design (no update while the
-batch buffer fills, replay every ``replay_frequency`` steps), so ratios are of totals over blocks of
-``replay_frequency`` steps; the spread is over blocks. Every trainer runs the entropy probe as ``run_training`` does
-(every ``probe_every`` steps); its time is reported on its own and left out of the step times and ratios, since it
-measures the policy and is the same work for every method.
+both again with TRL's eager reference pass (``defer_reference_logps = False``: the KL term's reference
+log-probs computed for every rollout at scoring time, as before the trainer deferred them to the samples
+trained on), so the gain of that change is measured in the same run. A UEC-RL step's cost varies by design (no
+update while the batch buffer fills, replay every ``replay_frequency`` steps), so ratios are of totals over
+blocks of ``replay_frequency`` steps; the spread is over blocks. Every trainer runs the entropy probe as
+``run_training`` does (every ``probe_every`` steps); its time is reported on its own and left out of the step
+times and ratios, since it measures the policy and is the same work for every method.
 
     python -m benchmarks.uec_cost --mode quick
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import parse_args, read_metrics, run_interleaved, run_settings, uec_trainer, write_results
+from .profiling import block_ratios, summarize
 
 NAME = "uec_cost"
 WARMUP_STEPS = 1
@@ -52,8 +53,8 @@ def eager_reference_trainer() -> type:
 
 def phase_split(row: dict[str, Any]) -> dict[str, float]:
     """One metrics row's step time in disjoint phases: standard and exploration generation, scoring (both
-    rollouts), update (with its old- and deferred reference log-prob passes), replay, and the rest (TRL's eager
-    reference pass when it is on, selection, buffers)."""
+    rollouts), update (with its old- and deferred reference log-prob passes), replay, and the rest (TRL's
+    eager reference pass when it is on, selection, buffers)."""
     generation, explore = row.get("time/generation", 0.0), row.get("time/exploration_generation", 0.0)
     parts = {
         "generation": generation - explore,
@@ -68,8 +69,6 @@ def phase_split(row: dict[str, Any]) -> dict[str, float]:
 
 
 def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
-    from uec_repro.profiling import block_ratios, summarize
-
     steps = WARMUP_STEPS + PLAN[mode]["steps"]
     with tempfile.TemporaryDirectory() as tmp:
         trainers = {}

@@ -1,9 +1,9 @@
-"""Compute efficiency of the update phase: achieved FLOP/s of one ``grpo`` update of the default preset's batch
-(64 completions: the deferred reference and old log-prob passes, then 4 mini-batches of loss, backward and
-optimizer step) as a fraction of the matmul throughput torch reaches on this machine, measured in the same run
-(interleaved: update, peak, update, peak, ...). FLOPs are counted by torch's FLOP counter (matrix products and
-attention, forward and backward). Also reported: the share of those FLOPs spent on padding, and the reference
-pass the KL term needs (none when it is off).
+"""Compute efficiency of the update phase: achieved FLOP/s of one ``grpo`` update of the default preset's
+batch (64 completions: the deferred reference and old log-prob passes, then 4 mini-batches of loss, backward
+and optimizer step) as a fraction of the matmul throughput torch reaches on this machine, measured in the same
+run (interleaved: update, peak, update, peak, ...). FLOPs are counted by torch's FLOP counter (matrix products
+and attention, forward and backward). Also reported: the share of those FLOPs spent on padding, and the
+reference pass the KL term needs (none when it is off).
 
     python -m benchmarks.update --mode quick
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import parse_args, run_settings, uec_trainer, write_results
+from .profiling import count_flops, matmul_flops_per_second, paired_ratios, summarize
 
 NAME = "update"
 PLAN = {"quick": {"repetitions": 5}, "full": {"repetitions": 8}}
@@ -23,8 +24,8 @@ PEAK_SHAPE = (1024, 1024, 1024)
 
 
 def padded_tokens(chunks: list[list[tuple[int, int]]]) -> tuple[int, int]:
-    """(real, padded) token counts of batches of (prompt length, completion length) samples, prompts padded to the
-    longest prompt and completions to the longest completion of their batch."""
+    """(real, padded) token counts of batches of (prompt length, completion length) samples, prompts padded to
+    the longest prompt and completions to the longest completion of their batch."""
     real = padded = 0
     for chunk in chunks:
         real += sum(p + c for p, c in chunk)
@@ -38,8 +39,6 @@ def chunked(items: list, size: int) -> list[list]:
 
 def measure(mode: str, threads: int, out: str | Path) -> dict[str, Any]:
     import torch
-
-    from uec_repro.profiling import count_flops, matmul_flops_per_second, paired_ratios, summarize
 
     repetitions = PLAN[mode]["repetitions"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -149,4 +149,4 @@ fig.tight_layout()
 # * `01_train`: one run with every knob; `02_ablation`: exploration vs stabiliser; `03_baselines`: UEC-RL
 #   against GRPO, DAPO, KL-Cov, Clip-Cov, Entropy-Adv; `04_passk`: Pass@k curves; `05_paper_figures`: the
 #   paper's figures beside ours; `06_entropy_mechanics`: why entropy moves the way it does.
-# * Batch reruns: `python -m uec_repro.experiments run default` (what `make reproduce` does).
+# * Batch reruns: `uec-repro run default` (what `make reproduce` does).

@@ -20,7 +20,7 @@
 #
 # This notebook trains one policy with one method and writes a **run directory**: the per-step metrics
 # (`metrics.jsonl`), the final held-out evaluation (`eval.json`) and the trained LoRA adapter. The batch
-# runner (`python -m uec_repro.experiments`) executes it once per (method, seed, sweep value) of a grid;
+# runner (`uec-repro run`) executes it once per (method, seed, sweep value) of a grid;
 # you can also run it by hand.
 #
 # One training step of UEC-RL (the method name `uec_rl`) does, in order:
@@ -51,11 +51,11 @@ steps = 30  # training steps (one rollout batch each)
 prompts_per_step = 8  # prompts per step; B0 is prompts_per_step x num_generations
 num_generations = 8  # G, completions per prompt
 max_completion_length = 48  # generation budget in tokens
-exploration_generations = None  # G' (None: 4 x G)
-exploration_temperature = None  # t' (None: 1.2)
-replay_capacity = None  # s' as a multiple of B0 (None: 2)
-replay_frequency = None  # f_replay in steps (None: 5)
-learning_rate = None  # AdamW learning rate of the adapter (None: 2e-4)
+exploration_generations = None  # G' (None: the method's default, 4 x G)
+exploration_temperature = None  # t' (None: the method's default)
+replay_capacity = None  # s' as a multiple of B0 (None: the method's default)
+replay_frequency = None  # f_replay in steps (None: the method's default)
+learning_rate = None  # AdamW learning rate of the adapter (None: the method's default)
 quantization = "none"  # "none" (LoRA) or "nf4" (QLoRA: 4-bit base weights)
 lora_r = 16  # LoRA rank
 overrides = {}  # any other UECConfig field, e.g. {"beta": 0.0}
@@ -124,8 +124,8 @@ result = run_training(settings)
 # %% [markdown]
 # ## What happened during training
 # Reward and entropy per step (`probe/` on fixed held-out prompts, comparable across methods;
-# `entropy/update_batch` on the samples this method trained on), the validation accuracy, and UEC-RL's sample counts: hard prompts found,
-# exploration samples kept, samples trained on, and the steps where replay ran.
+# `entropy/update_batch` on the samples this method trained on), the validation accuracy, and UEC-RL's sample
+# counts: hard prompts found, exploration samples kept, samples trained on, and the steps where replay ran.
 
 # %%
 from pathlib import Path

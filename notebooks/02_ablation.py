@@ -32,9 +32,12 @@
 #
 # The sensitivity sweeps vary the exploration temperature t' and the replay budget (buffer size s' and
 # frequency f_replay), which the authors say need tuning per task.
+#
+# By default the notebook reads the shipped reference runs (`data/reference/default`) and trains nothing. To
+# train, set `experiment_dir` to a runs folder (e.g. `runs/ablation`) and `run_missing = True`.
 
 # %% tags=["parameters"]
-experiment_dir = "runs/ablation"  # runs are read from (and written to) here
+experiment_dir = "data/reference/default"  # runs are read from here (and trained into, with run_missing)
 methods = [
     "grpo",
     "uec_rl",
@@ -50,21 +53,26 @@ sweeps = {
 }  # t', f_replay, s'
 sweep_seeds = [0, 1]  # seeds of each swept value (the unswept uec_rl runs are the default value)
 train_parameters = {"steps": 30, "eval_prompts": 200, "eval_samples": 16}  # 01_train settings of every run
-run_missing = True  # train the runs that are not complete yet (False: analyse only)
+run_missing = False  # True: train the grid's missing runs into experiment_dir (a runs/ folder)
 jobs = 1  # runs trained in parallel
-figures_dir = ""  # empty: experiment_dir/figures
+figures_dir = ""  # empty: experiment_dir/figures, or runs/figures/02_ablation/<name> for a reference
 
 # %%
 from pathlib import Path
 
-from uec_repro.experiments import GridSpec, run_grid
-from uec_repro.training import training_grid
+from uec_repro.experiments import GridSpec, run_grid, training_grid
+from uec_repro.layout import figures_folder, is_reference
+from uec_repro.validation import ParameterError
 
 grid = GridSpec.from_dict(
     training_grid(experiment_dir, methods, seeds, train_parameters, sweeps=sweeps, sweep_seeds=sweep_seeds),
     source="02_ablation",
 )
-out_dir = Path(figures_dir or Path(experiment_dir) / "figures")
+if run_missing and is_reference(experiment_dir):
+    raise ParameterError(
+        f"experiment_dir={experiment_dir!r} is a shipped reference: train into a runs/ folder"
+    )
+out_dir = figures_folder(experiment_dir, figures_dir, "02_ablation")
 
 # %%
 if run_missing:

@@ -24,7 +24,7 @@
 # | method | how it controls entropy |
 # |---|---|
 # | `grpo` | it does not: group-relative advantages, clip, k3 KL to the initial policy |
-# | `dapo` | clip-higher (ε_high = 0.28) lets unlikely tokens grow; drops zero-variance groups (batch buffer) |
+# | `dapo` | clip-higher (ε_high=0.28) lets unlikely tokens grow; drops zero-variance groups (batch buffer) |
 # | `entropy_bonus` | adds an entropy term to the loss (the classic regulariser UEC-RL argues against) |
 # | `kl_cov` | penalises the change of the few tokens with the largest covariance of log-prob and advantage |
 # | `clip_cov` | stops the gradient of a few high-covariance tokens |
@@ -36,12 +36,13 @@
 
 # %% [markdown]
 # ## Parameters
-# `experiment_dir` is where the runs are (or go): `<experiment_dir>/<method>/seed<k>/`. With
-# `run_missing = False` the notebook only analyses runs that are already there (as `make reproduce` does
-# after the batch runner has trained them).
+# By default the notebook reads the shipped reference runs (`data/reference/default`, the `default` preset)
+# and trains nothing: it opens in seconds. To train, point `experiment_dir` at a runs folder (e.g.
+# `runs/baselines`) and set `run_missing = True`: the grid's missing runs are trained there
+# (`<experiment_dir>/<method>/seed<k>/`), complete ones are skipped.
 
 # %% tags=["parameters"]
-experiment_dir = "runs/baselines"  # runs are read from (and written to) here
+experiment_dir = "data/reference/default"  # runs are read from here (and trained into, with run_missing)
 methods = [
     "base",
     "grpo",
@@ -54,20 +55,25 @@ methods = [
 ]  # methods compared
 seeds = [0, 1, 2]  # one run per method and seed; bands are 95% confidence intervals over seeds
 train_parameters = {"steps": 30, "eval_prompts": 200, "eval_samples": 16}  # 01_train settings of every run
-run_missing = True  # train the runs that are not complete yet (False: analyse only)
+run_missing = False  # True: train the grid's missing runs into experiment_dir (a runs/ folder)
 jobs = 1  # runs trained in parallel
-figures_dir = ""  # empty: experiment_dir/figures
+figures_dir = ""  # empty: experiment_dir/figures, or runs/figures/03_baselines/<name> for a reference
 
 # %%
 from pathlib import Path
 
-from uec_repro.experiments import GridSpec, run_grid
-from uec_repro.training import training_grid
+from uec_repro.experiments import GridSpec, run_grid, training_grid
+from uec_repro.layout import figures_folder, is_reference
+from uec_repro.validation import ParameterError
 
 grid = GridSpec.from_dict(
     training_grid(experiment_dir, methods, seeds, train_parameters), source="03_baselines"
 )
-out_dir = Path(figures_dir or Path(experiment_dir) / "figures")
+if run_missing and is_reference(experiment_dir):
+    raise ParameterError(
+        f"experiment_dir={experiment_dir!r} is a shipped reference: train into a runs/ folder"
+    )
+out_dir = figures_folder(experiment_dir, figures_dir, "03_baselines")
 
 # %% [markdown]
 # ## Train what is missing

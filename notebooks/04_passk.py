@@ -30,16 +30,16 @@
 # computed from them here, without sampling again.
 
 # %% tags=["parameters"]
-experiment_dir = "runs/baselines"  # a folder of runs (VARIANT/seedK/), e.g. written by 03_baselines
-figures_dir = ""  # empty: experiment_dir/figures
+experiment_dir = "data/reference/default"  # a folder of runs (VARIANT/seedK/): a reference or runs/<name>
+figures_dir = ""  # empty: experiment_dir/figures, or runs/figures/04_passk/<name> for a reference
 
 # %%
-from pathlib import Path
 
+from uec_repro.layout import figures_folder
 from uec_repro.results import load_runs
 
 runs = load_runs(experiment_dir)
-out_dir = Path(figures_dir or Path(experiment_dir) / "figures")
+out_dir = figures_folder(experiment_dir, figures_dir, "04_passk")
 sorted(runs.passk["variant"].unique())
 
 # %% [markdown]

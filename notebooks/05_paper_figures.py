@@ -40,9 +40,7 @@
 mode = "reference"  # "reference" (shipped results) or "runs" (your runs in experiment_dir)
 experiment_dir = "runs/default"  # read in "runs" mode
 reference_dir = "data/reference/paper"  # read in "reference" mode
-figures_dir = (
-    ""  # where the PNG/PDF/CSV files go; empty: figures/<reference name> (reference), experiment_dir/figures
-)
+figures_dir = ""  # output folder; empty: figures/<reference name>, or experiment_dir/figures in "runs" mode
 
 # %%
 from pathlib import Path
@@ -120,10 +118,10 @@ figures.fig_geometry3k_bars(geometry, figures_dir, paper=paper)
 # ## The math table (Qwen2.5-Math-7B) beside ours
 # The paper's columns run from easy (GSM8K) to hard (AIME24) benchmarks; ours are the difficulty tiers of the
 # arith test split (tier 1: 2-digit +- 1-digit ... tier 4: three operands with brackets), each with its paired
-# difference to GRPO. The paper's out-of-domain column (MMLU) has no counterpart here: the toys are single-task
-# specialists. Measured (40 test prompts x 8 samples, T = 1): the arith toy solves 0 geometry problems (their
-# prompts do not even fit its 128-position context) and `toy-geometry` solves 0.6 % of arith problems, so an
-# out-of-domain column would be a floor for every method, not a measurement.
+# difference to GRPO. The paper's out-of-domain column (MMLU) has no counterpart here: the toys are
+# single-task specialists. Measured (40 test prompts x 8 samples, T = 1): the arith toy solves 0 geometry
+# problems (their prompts do not even fit its 128-position context) and `toy-geometry` solves 0.6 % of arith
+# problems, so an out-of-domain column would be a floor for every method, not a measurement.
 
 # %%
 figures.fig_math_table(main, figures_dir, paper=paper)

@@ -1,10 +1,10 @@
-"""Run by ``tests/test_multiprocess.py`` in one process or under ``torchrun``: train the toy policy for a few steps
-and write what each process ends with to ``<out>/rank<k>.safetensors`` (its trainable weights) and
+"""Run by ``tests/test_multiprocess.py`` in one process or under ``torchrun``: train the toy policy for a few
+steps and write what each process ends with to ``<out>/rank<k>.safetensors`` (its trainable weights) and
 ``<out>/rank<k>.json`` (its buffers, random state and, from the main process, the metrics rows).
 
-``--rollouts fixed`` replaces the rollouts with the same made-up global batch in any number of processes, so two
-launches differ in how the update is split across processes and in nothing else. ``--vision`` trains the tiny
-Qwen2.5-VL of ``tiny_vlm.py`` on its image task instead of the toy policy on ``arith``.
+``--rollouts fixed`` replaces the rollouts with the same made-up global batch in any number of processes, so
+two launches differ in how the update is split across processes and in nothing else. ``--vision`` trains the
+tiny Qwen2.5-VL of ``tiny_vlm.py`` on its image task instead of the toy policy on ``arith``.
 """
 
 import argparse

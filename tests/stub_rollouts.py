@@ -1,24 +1,26 @@
-"""Scripted rollouts for fast ``UECTrainer`` tests: TRL's generation is replaced by hand-made completions, so a
-test decides which rollout of which prompt succeeds, and the rest (TRL's scoring and advantages, selection, the
-buffers, replay, the loss and the optimizer) runs unchanged on a tiny randomly initialised Llama with a LoRA
-adapter. A few steps take well under a second.
+"""Scripted rollouts for fast ``UECTrainer`` tests: TRL's generation is replaced by hand-made completions, so
+a test decides which rollout of which prompt succeeds, and the rest (TRL's scoring and advantages, selection,
+the buffers, replay, the loss and the optimizer) runs unchanged on a tiny randomly initialised Llama with a
+LoRA adapter. A few steps take well under a second.
 
 The seam is ``GRPOTrainer._generate_single_turn`` (TRL 1.16): TRL's ``_generate`` tokenizes the prompts, calls
-it for the completion ids, decodes them and logs its completion metrics; ``UECTrainer._generate`` wraps that as
-in a real run. A :class:`Script` gives, per step, phase (``standard``: the G rollouts per prompt;
+it for the completion ids, decodes them and logs its completion metrics; ``UECTrainer._generate`` wraps that
+as in a real run. A :class:`Script` gives, per step, phase (``standard``: the G rollouts per prompt;
 ``exploration``: the G' rollouts per hard prompt) and prompt, one outcome character per rollout:
 
 * ``+`` correct, ``-`` wrong (both end with EOS);
 * ``T`` correct but truncated, ``t`` wrong and truncated (no EOS).
 
-Every completion's text is unique and names itself: ``<prompt><step><r|x><index:02d><+|->``, e.g. ``A1r00+`` is
-prompt A's first standard rollout of step 1, a correct one, and ``C2x13-`` is prompt C's 14th exploration
+Every completion's text is unique and names itself: ``<prompt><step><r|x><index:02d><+|->``, e.g. ``A1r00+``
+is prompt A's first standard rollout of step 1, a correct one, and ``C2x13-`` is prompt C's 14th exploration
 rollout of step 2, a wrong one. :func:`scripted_reward` gives 1.0 to texts ending in ``+``. Tests identify
 samples by these texts (:func:`text_of`, :func:`ids`).
 
 Usage::
 
-    script = Script({1: {"A": "+---", "B": "++--", "C": "----", "D": "++++"}}, exploration={1: {"C": "+-------"}})
+    script = Script(
+        {1: {"A": "+---", "B": "++--", "C": "----", "D": "++++"}}, exploration={1: {"C": "+-------"}}
+    )
     trainer = make_trainer(tmp_path, "uec_rl", script, exploration_generations=8)
     records = run(trainer)            # one StepRecord per training step
     records[0].kept, records[0].update, records[0].metrics["uec/hard_prompts"], ...
@@ -29,12 +31,12 @@ position. Scripted completions are 6 characters and EOS (7 tokens; 6 when trunca
 
 A :class:`StepRecord` per step holds what each generation call saw (temperature, ``num_generations``), the
 standard and exploration samples with TRL's advantages, the kept samples, the ``update`` and ``replay`` lists
-given to ``_train``, every mini-batch of the loss (ids, advantages, loss, inputs), the buffers after the step and
-the step's ``metrics.jsonl`` row. The records come from wrapping ``UECTrainer._select``, ``_train``,
+given to ``_train``, every mini-batch of the loss (ids, advantages, loss, inputs), the buffers after the step
+and the step's ``metrics.jsonl`` row. The records come from wrapping ``UECTrainer._select``, ``_train``,
 ``compute_loss`` and ``training_step``; renaming those breaks this harness loudly.
 
-Wrap a test module in :func:`fast_cpu` (one torch thread, no garbage-collector scans of the imported libraries):
-a run then costs a few tenths of a second.
+Wrap a test module in :func:`fast_cpu` (one torch thread, no garbage-collector scans of the imported
+libraries): a run then costs a few tenths of a second.
 """
 
 from __future__ import annotations
@@ -84,14 +86,14 @@ OUTCOMES = {
 PHASES = {"standard": "r", "exploration": "x"}
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Script
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 class Script:
     """Outcomes per step and prompt: ``standard[step][prompt]`` is a string of G outcome characters,
-    ``exploration[step][prompt]`` one of G' characters for a prompt that is hard at that step. A rollout that the
-    script does not cover fails the run with KeyError; a string of the wrong length (the trainer asked for another
-    group size) with AssertionError."""
+    ``exploration[step][prompt]`` one of G' characters for a prompt that is hard at that step. A rollout that
+    the script does not cover fails the run with KeyError; a string of the wrong length (the trainer asked for
+    another group size) with AssertionError."""
 
     def __init__(
         self,
@@ -141,14 +143,15 @@ def scripted_reward(prompts, completions, completion_ids, **kwargs) -> list[floa
     return [1.0 if completion.endswith("+") else 0.0 for completion in completions]
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Tiny model
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 @contextmanager
 def fast_cpu() -> Iterator[None]:
-    """One torch thread (a width-16 model only loses to thread start-up, more so on a busy machine) and the objects
-    alive now frozen out of the garbage collector's scans (HF's ``train`` runs ``gc.collect()`` through
-    accelerate's ``free_memory``, about a second with transformers and TRL imported); both undone on exit."""
+    """One torch thread (a width-16 model only loses to thread start-up, more so on a busy machine) and the
+    objects alive now frozen out of the garbage collector's scans (HF's ``train`` runs ``gc.collect()``
+    through accelerate's ``free_memory``, about a second with transformers and TRL imported); both undone on
+    exit."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     gc.freeze()
@@ -194,10 +197,10 @@ def _fresh_base(seed: int):
 
 
 def tiny_model(adapter_scale: float = 0.0):
-    """A 1-layer, width-16 Llama (the same random weights on every call) with a LoRA adapter (r=2) on every linear
-    layer. The adapter starts at zero, as peft makes it (the policy equals the reference), unless
-    ``adapter_scale`` > 0 (see :func:`perturb_adapter`; 0.5 gives a mean k3 between the policy and the base model
-    of about 0.1 per token). Its next-token entropy is about 4.5 nats (104 tokens)."""
+    """A 1-layer, width-16 Llama (the same random weights on every call) with a LoRA adapter (r=2) on every
+    linear layer. The adapter starts at zero, as peft makes it (the policy equals the reference), unless
+    ``adapter_scale`` > 0 (see :func:`perturb_adapter`; 0.5 gives a mean k3 between the policy and the base
+    model of about 0.1 per token). Its next-token entropy is about 4.5 nats (104 tokens)."""
     from peft import get_peft_model
 
     from uec_repro.models import LoraSettings
@@ -213,21 +216,22 @@ def tiny_model(adapter_scale: float = 0.0):
 
 @torch.no_grad()
 def perturb_adapter(model, scale: float, seed: int = 2) -> None:
-    """Set the trained (``default``) adapter's ``lora_B`` to Gaussian values of std ``scale`` (deterministic), so
-    that the policy differs from the base model. Other adapters (TRL's frozen ``ref`` copy) are left alone."""
+    """Set the trained (``default``) adapter's ``lora_B`` to Gaussian values of std ``scale`` (deterministic),
+    so that the policy differs from the base model. Other adapters (TRL's frozen ``ref`` copy) are left
+    alone."""
     generator = torch.Generator().manual_seed(seed)
     for name, parameter in sorted(model.named_parameters()):
         if ".lora_B.default." in name:
             parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Records
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GenerationCall:
-    """What one generation call saw: the step, ``standard`` or ``exploration`` (the first or the second call of a
-    step), ``generation_config.temperature``, ``generation_kwargs["temperature"]`` (TRL passes both to
+    """What one generation call saw: the step, ``standard`` or ``exploration`` (the first or the second call
+    of a step), ``generation_config.temperature``, ``generation_kwargs["temperature"]`` (TRL passes both to
     ``generate``), the trainer's ``num_generations`` and the one TRL passed down, and the rows' prompts and
     completion texts."""
 
@@ -256,9 +260,9 @@ class Seen:
 class MiniBatch:
     """One ``compute_loss`` call: its phase (``update`` while the step's update samples are not all used, then
     ``replay``: the trainer makes the update's mini-batches first), the samples' ids in row order, their
-    advantages (per sequence; per token for Entropy-Adv), the loss returned, the inputs as TRL's loss read them
-    after the call (cloned, on the CPU; ``ref_per_token_logps`` as clamped for the loss) and the trainable weights
-    the loss was computed with (by parameter name)."""
+    advantages (per sequence; per token for Entropy-Adv), the loss returned, the inputs as TRL's loss read
+    them after the call (cloned, on the CPU; ``ref_per_token_logps`` as clamped for the loss) and the
+    trainable weights the loss was computed with (by parameter name)."""
 
     phase: str
     ids: list[str]
@@ -270,10 +274,11 @@ class MiniBatch:
 
 @dataclass
 class StepRecord:
-    """One training step: generation calls, the standard and exploration samples with TRL's advantages, the kept
-    samples (after retention and the overlong filter), the ``update`` and ``replay`` sample lists given to
-    ``_train`` (in the order given), the mini-batches of the loss, the buffers after the step (oldest first), the
-    sampling settings after the step and the step's ``metrics.jsonl`` row (filled in by :func:`run`)."""
+    """One training step: generation calls, the standard and exploration samples with TRL's advantages, the
+    kept samples (after retention and the overlong filter), the ``update`` and ``replay`` sample lists given
+    to ``_train`` (in the order given), the mini-batches of the loss, the buffers after the step (oldest
+    first), the sampling settings after the step and the step's ``metrics.jsonl`` row (filled in by
+    :func:`run`)."""
 
     step: int
     calls: list[GenerationCall] = field(default_factory=list)
@@ -312,9 +317,9 @@ def ids(samples) -> list[str]:
     return [s.id if isinstance(s, Seen) else text_of(s.completion_ids) for s in samples]
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Trainer
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 class ScriptedTrainer(UECTrainer):
     """``UECTrainer`` whose generation returns the completions of ``script`` and which records every step in
     ``records`` (see :class:`StepRecord`)."""
@@ -331,7 +336,7 @@ class ScriptedTrainer(UECTrainer):
             self._record = StepRecord(step)
         return self._record
 
-    # --- the seam: TRL's generation -----------------------------------------------------------------------------
+    # --- the seam: TRL's generation -------------------------------------------------------------------------
     def _generate_single_turn(
         self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False
     ):
@@ -365,7 +370,7 @@ class ScriptedTrainer(UECTrainer):
         )
         return completions, None
 
-    # --- recording ----------------------------------------------------------------------------------------------
+    # --- recording ------------------------------------------------------------------------------------------
     def _select(self, standard, explored):
         kept = super()._select(standard, explored)
         record = self._current()
@@ -410,9 +415,9 @@ class ScriptedTrainer(UECTrainer):
         return loss
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Building and running
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def make_trainer(
     tmp_path: Path,
     method: str,
@@ -423,14 +428,15 @@ def make_trainer(
     probe_dataset: Any = None,
     **overrides: Any,
 ) -> ScriptedTrainer:
-    """A :class:`ScriptedTrainer` for registered ``method`` with ``overrides`` (any UECConfig field) on the tiny
-    model; defaults: B0 = 16, G = 4 (so prompts A-D), ``max_steps`` = the script's steps, output in
+    """A :class:`ScriptedTrainer` for registered ``method`` with ``overrides`` (any UECConfig field) on the
+    tiny model; defaults: B0 = 16, G = 4 (so prompts A-D), ``max_steps`` = the script's steps, output in
     ``tmp_path / "run"``, no checkpoints, no validation, no probes (``probe_dataset`` and ``probe_every`` turn
     them on).
 
-    ``adapter_scale`` > 0 perturbs the trained adapter (:func:`perturb_adapter`) after TRL has taken its initial,
-    zero weights as the KL reference (TRL copies a given PEFT model's adapter into a frozen ``ref`` adapter when
-    beta != 0), so that the policy differs from its reference, the base model, from the first mini-batch on."""
+    ``adapter_scale`` > 0 perturbs the trained adapter (:func:`perturb_adapter`) after TRL has taken its
+    initial, zero weights as the KL reference (TRL copies a given PEFT model's adapter into a frozen ``ref``
+    adapter when beta != 0), so that the policy differs from its reference, the base model, from the first
+    mini-batch on."""
     from datasets import Dataset
 
     settings: dict[str, Any] = dict(
@@ -466,7 +472,8 @@ def make_trainer(
 
 
 def run(trainer: ScriptedTrainer, **train_kwargs: Any) -> list[StepRecord]:
-    """``trainer.train(**train_kwargs)``; returns the records of the steps it ran, each with its metrics row."""
+    """``trainer.train(**train_kwargs)``; returns the records of the steps it ran, each with its metrics
+    row."""
     first = len(trainer.records)
     trainer.train(**train_kwargs)
     path = Path(trainer.args.output_dir) / METRICS_FILE

@@ -1,5 +1,5 @@
-"""Malformed dataset rows: skipped and counted by the hub loaders (local copies, offline), rejected with the row
-id by the schema; a training run's data never holds a row the reward or the trainer cannot use."""
+"""Malformed dataset rows: skipped and counted by the hub loaders (local copies, offline), rejected with the
+row id by the schema; a training run's data never holds a row the reward or the trainer cannot use."""
 
 from __future__ import annotations
 
@@ -192,7 +192,8 @@ def test_geometry3k_broken_images_are_skipped_and_counted(g3k_file):
 
 
 def test_geometry3k_with_n_replaces_an_undecodable_row_by_the_next_valid_one(g3k_file):
-    # seed 0 shuffles the rows that pass the cheap checks to 6, 4, 3, 0, 9, 5: three undecodable ones come first
+    # seed 0 shuffles the rows that pass the cheap checks to 6, 4, 3, 0, 9, 5: three undecodable ones come
+    # first
     (one,), reasons = load_counting("geometry3k", "test", 1, seed=0, data_path=g3k_file)
     assert one["id"] == "geometry3k-test-00000"
     decoded = {row_id for row_id, why in reasons.items() if why.startswith("image cannot be decoded")}

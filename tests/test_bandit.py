@@ -10,6 +10,7 @@ import pytest
 matplotlib.use("Agg")
 
 from uec_repro import bandit  # noqa: E402
+from uec_repro.bandit.simulation import _policy_gradient_step  # noqa: E402
 from uec_repro.validation import ParameterError  # noqa: E402
 
 
@@ -228,7 +229,7 @@ def test_bad_function_arguments_raise_parameter_error():
 def test_the_simulation_step_is_the_gradient_of_a_log_pi_by_hand():
     logits = np.zeros((2, 4))  # two prompts, uniform policies
     samples = (np.array([1]), np.array([1]), np.array([2.0]))  # prompt 1, arm 1, advantage 2
-    step = bandit._policy_gradient_step(logits, samples, weight=0.5)
+    step = _policy_gradient_step(logits, samples, weight=0.5)
     # 0.5 x 2 x (e_1 - [0.25] * 4); prompt 0 untouched
     assert step[1] == pytest.approx([-0.25, 0.75, -0.25, -0.25])
     assert (step[0] == 0).all()

@@ -1,5 +1,5 @@
-"""The benchmarks' helpers (statistics, FLOPs, memory, interleaving, configs, CLI checks), one real benchmark run
-on the toy policy, and the trainer's deferred reference pass (same results as TRL's eager one)."""
+"""The benchmarks' helpers (statistics, FLOPs, memory, interleaving, configs, CLI checks), one real benchmark
+run on the toy policy, and the trainer's deferred reference pass (same results as TRL's eager one)."""
 
 import json
 import threading
@@ -9,8 +9,7 @@ import torch
 
 from benchmarks.common import BenchmarkError, Interleaver, parse_args, run_settings, stock_config
 from benchmarks.generation import completion_tokens
-from benchmarks.update import padded_tokens
-from uec_repro.profiling import (
+from benchmarks.profiling import (
     block_ratios,
     count_flops,
     loglog_slope,
@@ -18,6 +17,7 @@ from uec_repro.profiling import (
     summarize,
     weight_bytes,
 )
+from benchmarks.update import padded_tokens
 
 
 def test_summarize_gives_median_quartiles_and_range():
@@ -143,8 +143,8 @@ def test_generation_benchmark_writes_its_result_and_the_report(toy_policy_path, 
 
 @pytest.mark.slow
 def test_deferred_reference_pass_gives_the_same_training(toy_policy_path, tmp_path):
-    """The KL term's reference log-probs computed for the samples trained on (deferred) or for every rollout at
-    scoring time (TRL's eager pass): same metrics, and only samples trained on carry them when deferred."""
+    """The KL term's reference log-probs computed for the samples trained on (deferred) or for every rollout
+    at scoring time (TRL's eager pass): same metrics, and only samples trained on carry them when deferred."""
     from transformers import set_seed
 
     from uec_repro.config import method_config
@@ -203,3 +203,16 @@ def test_deferred_reference_pass_gives_the_same_training(toy_policy_path, tmp_pa
     waiting = deferred.batch_buffer.contents()
     assert all(s.ref_logps is not None and len(s.ref_logps) == len(s.completion_ids) for s in trained)
     assert all(s.ref_logps is None for s in waiting if s.old_logps is None)
+
+
+def test_benchmark_records_hold_no_machine_path(tmp_path, monkeypatch):
+    from benchmarks.common import ROOT, write_results
+
+    out = ROOT / "benchmarks" / "results"
+    monkeypatch.setattr(
+        "sys.argv", [str(ROOT / "benchmarks" / "x.py"), "--out", str(out), "--log", "/elsewhere/a.log"]
+    )
+    path = write_results(tmp_path, "x", "quick", {"folder": str(out / "sub")}, [{"seconds": 1.0}])
+    saved = json.loads(path.read_text())
+    assert saved["command"] == "x.py --out benchmarks/results --log .../a.log"
+    assert saved["folder"] == "benchmarks/results/sub"

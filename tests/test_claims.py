@@ -35,8 +35,8 @@ def rows_of(runs) -> pd.DataFrame:
 
 
 def write_probes(root, slope: float) -> None:
-    """GRPO's probe rows: prompt 0 (1 token) has entropy 2 + slope t + 0.1 seed, prompt 1 (3 tokens) 2 + slope t / 2
-    per token; step 3 lies in neither window and is wild."""
+    """GRPO's probe rows: prompt 0 (1 token) has entropy 2 + slope t + 0.1 seed, prompt 1 (3 tokens) 2 + slope
+    t / 2 per token; step 3 lies in neither window and is wild."""
     for seed in (0, 1, 2):
         rows = [
             probe(t, [2.0 + slope * t + 0.1 * seed, 6.0 + 1.5 * slope * t], [1, 3])
@@ -54,8 +54,8 @@ def test_entropy_fall_is_late_minus_early_window_of_token_weighted_entropy(tmp_p
     root = write_experiment(tmp_path / "e", {"grpo": FULL["grpo"]}, incomplete=False)
     write_probes(root, slope)
     row = rows_of(load_runs(root)).loc[("a", "arith")]
-    # 6 steps: early = steps <= 1.2 (0, 1), late = steps >= 4.8 (5, 6); per step, (8 + 2.5 slope t + 0.1 seed) / 4
-    # tokens, so late - early = 2.5 slope / 4 * (5.5 - 0.5) for every seed
+    # 6 steps: early = steps <= 1.2 (0, 1), late = steps >= 4.8 (5, 6); per step, (8 + 2.5 slope t + 0.1 seed)
+    # / 4 tokens, so late - early = 2.5 slope / 4 * (5.5 - 0.5) for every seed
     assert row["effect"] == pytest.approx(2.5 * slope / 4 * 5)
     # prompt resamples give slope * 5 (prompt 0 alone) to slope / 2 * 5 (prompt 1 alone)
     assert sorted([abs(row["low"]), abs(row["high"])]) == pytest.approx(

@@ -1,4 +1,5 @@
-"""uec-repro export-reference: what a shipped reference holds (no weights, no machine paths) and its wall time."""
+"""uec-repro export-reference: what a shipped reference holds (no weights, no machine paths) and its wall
+time."""
 
 import json
 

@@ -88,6 +88,7 @@ def test_user_overrides_win_and_trl_options_still_work():
         ({"batch_buffer_capacity": 0.0}, "batch_buffer_capacity=0.0"),
         ({"regular_threshold": -0.1}, "regular_threshold=-0.1"),
         ({"kl_cov_ratio": 1.5}, "kl_cov_ratio=1.5"),
+        ({"kl_cov_ratio": 0.0, "kl_cov_coef": -1.0}, "kl_cov_coef=-1.0"),  # checked once, not per mini-batch
         ({"clip_cov_ratio": -1e-4}, "clip_cov_ratio=-0.0001"),
         ({"clip_cov_bounds": (5.0, 1.0)}, "clip_cov_bounds=(5.0, 1.0)"),
         ({"entropy_adv_kappa": 1.0}, "entropy_adv_kappa=1.0"),
@@ -98,6 +99,9 @@ def test_user_overrides_win_and_trl_options_still_work():
         ({"updates_per_batch": 0}, "updates_per_batch=0"),
         ({"steps_per_generation": 4}, "steps_per_generation=4"),
         ({"gradient_accumulation_steps": 2}, "gradient_accumulation_steps=2"),
+        # HF's scheduler would follow training steps, not UECTrainer's optimizer steps
+        ({"lr_scheduler_type": "cosine"}, "lr_scheduler_type='cosine'"),
+        ({"lr_scheduler_type": "constant_with_warmup"}, "lr_scheduler_type='constant_with_warmup'"),
     ],
 )
 def test_bad_values_name_the_field_and_value(overrides, named):

@@ -111,7 +111,8 @@ def test_summarize_on_hand_computed_records():
 
 @pytest.mark.parametrize(("group", "expected"), [(1, 7 / 12), (2, 7 / 18), (3, 1 / 3), (4, 1 / 3)])
 def test_hard_share_is_the_chance_that_a_group_has_no_correct_answer(group, expected):
-    """G = 1: mean(1 - c/n) = (1 + 1/2 + 1/4) / 3; G = 3: only the c = 0 prompt can fail (C(2,3) = 0); G = 4 too."""
+    """G = 1: mean(1 - c/n) = (1 + 1/2 + 1/4) / 3; G = 3: only the c = 0 prompt can fail (C(2,3) = 0); G = 4
+    too."""
     assert summarize(RECORDS, ks=(1,), hard_group_size=group)[f"hard_share@{group}"] == pytest.approx(
         expected
     )
@@ -127,10 +128,12 @@ def test_summarize_one_record():
 # sample(): a one-layer Llama whose logits are the same fixed vector at every position
 # --------------------------------------------------------------------------------------------------
 def fixed_logit_policy(logits):
-    """Vocabulary <pad>, </s> (EOS), a, b (one character each); every next-token distribution is softmax(logits / T).
+    """Vocabulary <pad>, </s> (EOS), a, b (one character each); every next-token distribution is
+    softmax(logits / T).
 
     All embeddings are the same vector of ones and the layer's output projections are zero, so the last hidden
-    state is that vector whatever the context; the final norm keeps it, and lm_head's first column is ``logits``.
+    state is that vector whatever the context; the final norm keeps it, and lm_head's first column is
+    ``logits``.
     """
     import torch
     from tokenizers import Regex, Tokenizer, decoders, pre_tokenizers
@@ -304,7 +307,8 @@ def test_default_batch_size_is_256_sequences(fixed_policy, monkeypatch):
 
 
 class RecordingProcessor:
-    """A vision-language processor stand-in: records the images and options of each call, tokenizes the text."""
+    """A vision-language processor stand-in: records the images and options of each call, tokenizes the
+    text."""
 
     def __init__(self, tokenizer):
         self.tokenizer, self.calls = tokenizer, []

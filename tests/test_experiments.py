@@ -18,8 +18,7 @@ import psutil
 import pytest
 from filelock import FileLock
 
-from uec_repro import experiments
-from uec_repro.experiments import GridSpec, list_presets, load_grid, main, run_grid
+from uec_repro.experiments import GridSpec, execution, list_presets, load_grid, main, run_grid
 from uec_repro.validation import ParameterError
 
 WORK = """
@@ -663,9 +662,9 @@ def test_two_runners_on_one_runs_root_execute_each_run_once(notebooks, tmp_path)
 
 @pytest.mark.parametrize("failures, status", [(1, "complete"), (3, "failed")])
 def test_a_kernel_that_never_started_is_started_again(notebooks, tmp_path, monkeypatch, failures, status):
-    """Kernels started at once by several papermill processes can lose jupyter_client's port race; no cell ran,
-    so the runner starts the execution again (at most twice) instead of failing the run."""
-    real_wait_for, calls = experiments.wait_for, []
+    """Kernels started at once by several papermill processes can lose jupyter_client's port race; no cell
+    ran, so the runner starts the execution again (at most twice) instead of failing the run."""
+    real_wait_for, calls = execution.wait_for, []
 
     def losing_the_port_race(command, log_path, context):
         calls.append(command)
@@ -674,7 +673,7 @@ def test_a_kernel_that_never_started_is_started_again(notebooks, tmp_path, monke
             return 1, 1024, False
         return real_wait_for(command, log_path, context)
 
-    monkeypatch.setattr(experiments, "wait_for", losing_the_port_race)
+    monkeypatch.setattr(execution, "wait_for", losing_the_port_race)
     report = run_grid(GridSpec.from_dict(grid()), tmp_path / "runs", progress=False)
     assert [o.status for o in report.outcomes] == [status]
     record = manifest(tmp_path / "runs" / "exp" / "grpo" / "seed0")

@@ -1,5 +1,5 @@
-"""Faults on the toy policy: NaN/inf anywhere in a step skips it (or stops the run), a checkpoint is never written
-from non-finite weights or onto a full disk, killed runs resume to the same numbers, seeds repeat."""
+"""Faults on the toy policy: NaN/inf anywhere in a step skips it (or stops the run), a checkpoint is never
+written from non-finite weights or onto a full disk, killed runs resume to the same numbers, seeds repeat."""
 
 import json
 import math
@@ -8,11 +8,11 @@ from collections import namedtuple
 import pytest
 import torch
 
+from benchmarks.stress import STRESS_SETTINGS, VOLATILE, Kill, StressReport, attempt, compare_runs, run_chain
 from uec_repro.config import METHODS, method_config
 from uec_repro.layout import METRICS_FILE
 from uec_repro.models import LoraSettings, cast_trainable_to_fp32, load_policy
 from uec_repro.rewards import accuracy_reward
-from uec_repro.stress import STRESS_SETTINGS, VOLATILE, Kill, StressReport, attempt, compare_runs, run_chain
 from uec_repro.tasks import load_task
 from uec_repro.trainer import InsufficientDiskError, NonFiniteError, UECTrainer
 from uec_repro.training import RunSettings, run_training
@@ -136,7 +136,7 @@ def test_no_checkpoint_is_written_from_nonfinite_weights(toy_policy_path, tmp_pa
 
 
 def test_a_short_disk_stops_the_run_and_keeps_the_earlier_checkpoint(toy_policy_path, tmp_path, monkeypatch):
-    import uec_repro.trainer
+    import uec_repro.guards
 
     usage = namedtuple("usage", "total used free")
     calls = []
@@ -147,7 +147,7 @@ def test_a_short_disk_stops_the_run_and_keeps_the_earlier_checkpoint(toy_policy_
             10**12, 0, 10**12 if len(calls) == 1 else 5 * 2**20
         )  # room for the first checkpoint only
 
-    monkeypatch.setattr(uec_repro.trainer.shutil, "disk_usage", disk_usage)
+    monkeypatch.setattr(uec_repro.guards.shutil, "disk_usage", disk_usage)
     trainer = make_trainer(toy_policy_path, tmp_path, max_steps=3, save_strategy="steps", save_steps=1)
     with pytest.raises(
         InsufficientDiskError, match=r"checkpoint-2 not written: 5 MB free.*min_free_disk_mb=64"

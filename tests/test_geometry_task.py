@@ -1,4 +1,5 @@
-r"""The built-in ``geometry`` family: determinism, splits, tiers, schema, and answers re-derived from ``meta``.
+r"""The built-in ``geometry`` family: determinism, splits, tiers, schema, and answers re-derived from
+``meta``.
 
 The answer checks do not use the generator's own arithmetic: each kind's answer is derived again here
 from the parameters in ``meta`` with sympy, and the answer string is parsed by a small parser of the
@@ -17,6 +18,7 @@ import sympy as sp
 
 from uec_repro.tasks import generate_rows, load_task
 from uec_repro.tasks import geometry as geo
+from uec_repro.tasks.procedural import generate_split
 from uec_repro.tasks.schema import FIELDS, validate_example
 from uec_repro.validation import ParameterError
 
@@ -362,7 +364,7 @@ def test_bad_arguments():
 def test_n_larger_than_the_split_raises():
     """Polygon interior sums alone have ~150 distinct questions, ~15 of them in the test split."""
     with pytest.raises(ParameterError, match=r"n=100 is more than the 'test' split of task 'geometry'"):
-        geo.generate_split(
+        generate_split(
             "geometry", lambda rng, tier: geo.polygon_interior_sum(rng), {2: 1.0}, split="test", n=100, seed=0
         )
 

@@ -137,7 +137,10 @@ def load_quiet(*args, **kwargs):
 def test_geometry3k_rows(hub_copies):
     with pytest.warns(
         MalformedRowsWarning,
-        match=r"skipped 2 malformed row.*geometry3k-test-00003 \(no image\), geometry3k-test-00004 \(missing or empty answer\)",
+        match=(
+            r"skipped 2 malformed row.*geometry3k-test-00003 \(no image\), "
+            r"geometry3k-test-00004 \(missing or empty answer\)"
+        ),
     ):
         rows = load_hub_rows("geometry3k", "test", data_path=hub_copies["geometry3k"])
     assert [r["id"] for r in rows] == [
@@ -331,7 +334,8 @@ def test_offline_reads_the_datasets_cache(monkeypatch, tmp_path, hub_copies):
     """A dataset already in the cache loads offline: the remedy the error message gives works.
 
     The cache entry is made the way datasets 5.2 lays out a Hub dataset
-    (``<cache>/hiyouga___geometry3k/default/0.0.0/<hash>/geometry3k-test.arrow``), from the local parquet copy.
+    (``<cache>/hiyouga___geometry3k/default/0.0.0/<hash>/geometry3k-test.arrow``), from the local parquet
+    copy.
     """
     cache = tmp_path / "cache"
     monkeypatch.setattr(

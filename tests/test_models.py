@@ -22,6 +22,7 @@ from uec_repro.models import (
     validate_policy_args,
 )
 from uec_repro.models import smollm2 as smol
+from uec_repro.offline import OFFLINE_ENV_VARS
 
 CHARS = list("0123456789+-*=abcdefghij ")
 LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -70,7 +71,8 @@ def _lora_and_base(model):
 
 
 def _assert_lora_trains(model, tokenizer):
-    """Only LoRA params are trainable, and after one optimizer step (B starts at zero) every one gets a grad."""
+    """Only LoRA params are trainable, and after one optimizer step (B starts at zero) every one gets a
+    grad."""
     lora, base = _lora_and_base(model)
     assert lora and all(p.requires_grad for p in lora.values())
     assert not any(p.requires_grad for p in base.values())
@@ -337,11 +339,13 @@ def test_hub_id_offline_fails_fast(empty_hf_cache, monkeypatch):
 
 
 def test_unreachable_hub_is_not_retried(empty_hf_cache, monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    for var in OFFLINE_ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    import datasets
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(models, "_hub_reachable", lambda *a, **k: False)
     start = time.perf_counter()
     with pytest.raises(PolicyUnavailableError, match="unreachable"):

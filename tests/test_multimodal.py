@@ -111,14 +111,15 @@ def test_a_sample_has_the_same_log_probs_in_trls_batch_and_in_any_rebatching(toy
     model = trainer.model
     samples = trainer._samples(output, exploration=False)
     order = [7, 2, 4, 1, 6]  # a subset in another order; images of 36, 24, 24, 16 and 36 patch rows
-    batch = trainer._collate([samples[i] for i in order], with_old_logps=False)
-    # the check can fail: exchanging the pixel rows of the two samples whose images are 24 rows each changes scores
+    batch = trainer.collate([samples[i] for i in order], with_old_logps=False)
+    # the check can fail: exchanging the pixel rows of the two samples whose images are 24 rows each changes
+    # scores
     rows = batch["pixel_values"]
     swapped = {**batch, "pixel_values": torch.cat([rows[:36], rows[60:84], rows[36:60], rows[84:]])}
     with torch.no_grad():
-        packed, _, _ = trainer._get_per_token_logps_and_entropies(model, **trainer._model_inputs(output))
-        rebatched, _, _ = trainer._get_per_token_logps_and_entropies(model, **trainer._model_inputs(batch))
-        mixed_up, _, _ = trainer._get_per_token_logps_and_entropies(model, **trainer._model_inputs(swapped))
+        packed, _, _ = trainer._get_per_token_logps_and_entropies(model, **trainer.model_inputs(output))
+        rebatched, _, _ = trainer._get_per_token_logps_and_entropies(model, **trainer.model_inputs(batch))
+        mixed_up, _, _ = trainer._get_per_token_logps_and_entropies(model, **trainer.model_inputs(swapped))
     for position, index in enumerate(order):
         length = len(samples[index].completion_ids)
         torch.testing.assert_close(rebatched[position, :length], packed[index, :length], rtol=1e-4, atol=1e-4)

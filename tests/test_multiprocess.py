@@ -1,6 +1,6 @@
 """UECTrainer in two processes (torchrun; gloo on this CPU): the update is the one-process update of the same
-global batch, every process makes the same selections and holds the same buffers, and a crashed two-process run
-resumes from its checkpoint."""
+global batch, every process makes the same selections and holds the same buffers, and a crashed two-process
+run resumes from its checkpoint."""
 
 import json
 import os
@@ -18,8 +18,8 @@ from uec_repro.validation import ParameterError
 
 WORKER = Path(__file__).with_name("multiprocess_worker.py")
 ROOT = Path(__file__).resolve().parents[1]
-# every update of the made-up batch of 17 samples, then a replay of the 16 newest (threshold 0: every sample enters
-# the buffer); plain SGD, so that float rounding in the split sums stays rounding in the weights
+# every update of the made-up batch of 17 samples, then a replay of the 16 newest (threshold 0: every sample
+# enters the buffer); plain SGD, so that float rounding in the split sums stays rounding in the weights
 FIXED = {
     "batch_buffer": False,
     "replay_threshold": 0.0,

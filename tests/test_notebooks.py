@@ -1,5 +1,5 @@
-"""The notebooks: paired with their py:percent scripts, committed without outputs, parameters validated at once,
-and every one of them end to end through the batch runner with the ``smoke`` preset."""
+"""The notebooks: paired with their py:percent scripts, committed without outputs, parameters validated at
+once, and every one of them end to end through the batch runner with the ``smoke`` preset."""
 
 import ast
 import json

@@ -600,7 +600,8 @@ def test_write_summary_writes_the_paired_table(experiment, tmp_path):
     markdown = paths[3].read_text()
     uec = paired.set_index(["variant", "metric"]).loc[("uec_rl", "pass@1")]
     assert (
-        f"| uec_rl | grpo | pass@1 | {uec['diff']:.4g} [{uec['low']:.4g}, {uec['high']:.4g}] | {uec['verdict']} "
+        f"| uec_rl | grpo | pass@1 | {uec['diff']:.4g} [{uec['low']:.4g}, {uec['high']:.4g}] | "
+        f"{uec['verdict']} "
         "| 3 | 10 |" in markdown
     )
     assert "| base | grpo | probe_entropy | n/a | no data | 0 | 0 |" in markdown

@@ -228,8 +228,8 @@ def test_results_are_the_same_from_many_threads():
     assert sum(serial) == len(EQUIVALENT)
 
 
-# Injected into the math-verify worker (a sitecustomize on its PYTHONPATH) to test the time budget and the kill
-# without depending on how fast this machine is: parsing a text that holds
+# Injected into the math-verify worker (a sitecustomize on its PYTHONPATH) to test the time budget and the
+# kill without depending on how fast this machine is: parsing a text that holds
 #   SLOWCHECK sleeps ten minutes in plain Python (the worker's own SIGALRM budget interrupts it),
 #   STUCK     blocks SIGALRM first (as a long C call would), so only the parent's kill can end it,
 #   CRASH     ends the worker at once (as the memory limit would),
@@ -261,7 +261,8 @@ math_verify.parse = parse
 
 @pytest.fixture
 def injected_worker(tmp_path, monkeypatch):
-    """A fresh worker (budget 0.5 s) whose math-verify parse knows the markers above; ``kill_margin_s`` to set."""
+    """A fresh worker (budget 0.5 s) whose math-verify parse knows the markers above; ``kill_margin_s`` to
+    set."""
     (tmp_path / "sitecustomize.py").write_text(INJECTED_PARSE)
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
@@ -281,7 +282,8 @@ def injected_worker(tmp_path, monkeypatch):
 
 
 def timed_verify_in_a_thread(worker, gold, prediction) -> tuple[bool, float]:
-    """verify() from a thread other than the main one (as TRL may call reward functions): (result, seconds)."""
+    """verify() from a thread other than the main one (as TRL may call reward functions): (result,
+    seconds)."""
     outcome = {}
 
     def compare():
@@ -297,9 +299,10 @@ def timed_verify_in_a_thread(worker, gold, prediction) -> tuple[bool, float]:
 
 
 def test_time_budget_works_off_the_main_thread_and_the_worker_survives(injected_worker):
-    """A comparison that would take ten minutes is cut off by the worker's own budget: it scores 0, counts as a
-    timeout but not a kill, and the same worker answers the next comparison. The kill margin (30 s) is so long
-    that only the worker's own timer can end the comparison in time; no reply can come before the 0.5 s budget."""
+    """A comparison that would take ten minutes is cut off by the worker's own budget: it scores 0, counts as
+    a timeout but not a kill, and the same worker answers the next comparison. The kill margin (30 s) is so
+    long that only the worker's own timer can end the comparison in time; no reply can come before the 0.5 s
+    budget."""
     worker = injected_worker(kill_margin_s=30.0)
     pid = worker._process.pid
     result, seconds = timed_verify_in_a_thread(worker, "10", "SLOWCHECK")
@@ -384,7 +387,8 @@ def test_non_string_answers_score_zero():
 
 
 def test_the_length_cap_is_1000_characters_either_side():
-    # at the cap an answer is still cleaned ("y = " dropped); one more character and it is compared as a string
+    # at the cap an answer is still cleaned ("y = " dropped); one more character and it is compared as a
+    # string
     for width in (996, 997):
         prediction, gold = "y = " + "x" * width, "x" * width
         assert answers_match(prediction, gold) == (len(prediction) <= rewards.MAX_ANSWER_CHARS == 1000)

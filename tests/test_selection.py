@@ -1,4 +1,4 @@
-"""UEC-RL selection rules and buffers on hand-computed advantage vectors (notes, sections 1.2-1.7)."""
+"""UEC-RL selection rules and buffers on hand-computed advantage vectors (docs/paper.md#the-algorithm)."""
 
 import math
 import random
@@ -37,7 +37,7 @@ def test_group_advantages_match_the_closed_form(correct):
     assert advantages[-1].item() == pytest.approx(minus, rel=1e-5)
 
 
-def test_advantage_values_quoted_in_the_notes():
+def test_advantage_values_quoted_in_docs_paper():
     assert group_advantages(binary_group(1, 20), 20)[0].item() == pytest.approx(4.249, abs=1e-3)
     assert group_advantages(binary_group(9, 20), 20)[0].item() == pytest.approx(1.078, abs=1e-3)
     assert group_advantages(binary_group(10, 20), 20)[0].item() == pytest.approx(0.975, abs=1e-3)
@@ -266,8 +266,8 @@ def test_trl_advantages_of_a_g20_binary_group(correct, plus, minus):
 
 @pytest.mark.parametrize("correct", range(1, 20))
 def test_abs_gt_1_rule_on_trl_advantages_keeps_the_same_samples(correct):
-    """With TRL's eps 1e-4, A+ at c = 9 is 1.0773 and |A| at c = 10 is 0.9745: the |A| > 1 decisions are those of
-    eps 1e-6 (margins of 0.025 and more against shifts of 2e-4 relative)."""
+    """With TRL's eps 1e-4, A+ at c = 9 is 1.0773 and |A| at c = 10 is 0.9745: the |A| > 1 decisions are those
+    of eps 1e-6 (margins of 0.025 and more against shifts of 2e-4 relative)."""
     trl = trl_group_advantages(binary_group(correct, 20), 20)
     kept = keep_exploration(trl, "abs>1")
     assert (

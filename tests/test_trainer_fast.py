@@ -4,21 +4,21 @@ buffers, replay, loss, optimizer) on a tiny random Llama. Every expected value i
 the sampling settings of each generation call, TRL's advantages, which samples are kept, buffered, dropped,
 replayed and trained on, each UECConfig field's effect, the KL term of the loss, and a resumed run's state.
 
-Sample names: ``A3x01+`` is prompt A's exploration rollout 1 of step 3, a correct one; ``B2r00-`` is prompt B's
-standard rollout 0 of step 2, a wrong one (see stub_rollouts.completion_text).
+Sample names: ``A3x01+`` is prompt A's exploration rollout 1 of step 3, a correct one; ``B2r00-`` is prompt
+B's standard rollout 0 of step 2, a wrong one (see stub_rollouts.completion_text).
 
-Hand values used throughout (TRL 1.16: A = (r - mean) / (std + 1e-4), std with Bessel's correction, per group),
-binary rewards, c correct of n:
+Hand values used throughout (TRL 1.16: A = (r - mean) / (std + 1e-4), std with Bessel's correction, per
+group), binary rewards, c correct of n:
 
 * n = 4:  c = 1: +0.75 / 0.5001 = +1.4997 and -0.25 / 0.5001 = -0.4999; c = 2: +-0.5 / (sqrt(1/3) + 1e-4) =
   +-0.8659; c = 3: +0.4999 and -1.4997; c = 0 or 4: 0.
 * n = 8:  c = 2: +0.75 / (sqrt(3/14) + 1e-4) = +1.6198 and -0.5399; c = 6: +0.5399 and -1.6198.
 * n = 16: c = 1: +3.7485; c = 5: +1.4359 (-0.6526); c = 7: +1.0977 (-0.8538); c = 9: -1.0977 (+0.8538).
 
-So with UEC-RL's defaults (standard samples kept when |A| > 0.05, exploration samples when |A| > 1, replay entry
-when |A| > 1): a group of 4 with 1 or 3 correct gives 4 kept samples of which one enters the replay buffer; with
-2 correct, 4 kept and none enters; G' = 16 exploration rollouts with c <= 7 correct keep their c successes, with
-c >= 9 their 16 - c failures.
+So with UEC-RL's defaults (standard samples kept when |A| > 0.05, exploration samples when |A| > 1, replay
+entry when |A| > 1): a group of 4 with 1 or 3 correct gives 4 kept samples of which one enters the replay
+buffer; with 2 correct, 4 kept and none enters; G' = 16 exploration rollouts with c <= 7 correct keep their c
+successes, with c >= 9 their 16 - c failures.
 """
 
 import dataclasses
@@ -68,9 +68,9 @@ def test_hand_values_in_the_docstring():
     assert by_hand("+" * 9 + "-" * 7)[-1] == pytest.approx(-1.0977, abs=1e-4)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # 1. What every generation call sees
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("settings", "temperature", "t_prime", "g", "g_prime"),
     [
@@ -112,9 +112,9 @@ def test_standard_rollouts_use_t_and_g_exploration_uses_t_prime_and_g_prime_then
         assert record.metrics["uec/exploration_generated"] == 4 * g_prime
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # 2. Advantages: TRL's formula within each group of G, exploration within its group of G'
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 ADVANTAGE_SCRIPT = Script(
     {1: {"A": "+---", "B": "++-T", "C": "----", "D": "----"}},
     exploration={1: {"C": "+-------", "D": "-+-+-+--"}},
@@ -184,9 +184,9 @@ def test_abs_above_one_keeps_exploration_successes_iff_at_most_9_of_20_and_failu
     assert (success > 1) == (correct <= 9) and (-failure > 1) == (correct >= 11)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # 3. Exactly what is kept, buffered, dropped, trained on and replayed
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def test_batch_buffer_releases_whole_batches_of_b0_and_its_overflow_drops_the_oldest(tmp_path):
     # B0 = 8 (prompts A and B), capacity 2 x B0 = 16, G' = 16
     script = Script(
@@ -240,8 +240,8 @@ def test_batch_buffer_releases_whole_batches_of_b0_and_its_overflow_drops_the_ol
 
 
 def test_kept_samples_are_exploration_first_and_the_batch_buffer_releases_the_oldest_first(tmp_path):
-    # the authors' order: exploration samples, then standard ones; B0 = 8 of step 1's 11 go, 3 wait and go first
-    # at step 2
+    # the authors' order: exploration samples, then standard ones; B0 = 8 of step 1's 11 go, 3 wait and go
+    # first at step 2
     script = Script(
         {1: {"A": "----", "B": "+---"}, 2: {"A": "----", "B": "+---"}},
         exploration={1: {"A": "+" * 7 + "-" * 9}, 2: {"A": "+" + "-" * 15}},
@@ -256,7 +256,8 @@ def test_kept_samples_are_exploration_first_and_the_batch_buffer_releases_the_ol
 
 
 def test_overlong_filter_drops_a_truncated_sample_only_when_its_advantage_is_positive(tmp_path):
-    # "Tt+-": 2 of 4 correct, A = +-0.87; the truncated correct one (A > 0) goes, the truncated wrong one stays
+    # "Tt+-": 2 of 4 correct, A = +-0.87; the truncated correct one (A > 0) goes, the truncated wrong one
+    # stays
     script = Script({1: {"A": "Tt+-"}})
     (record,) = run(
         make_trainer(tmp_path, "uec_rl", script, per_device_train_batch_size=4, batch_buffer=False)
@@ -272,8 +273,8 @@ def test_overlong_filter_drops_a_truncated_sample_only_when_its_advantage_is_pos
 BASE = Script.every_step(
     1, {"A": "+---", "B": "+T--", "C": "----", "D": "----"}, {"C": "++------", "D": "++++++--"}
 )
-# kept with the defaults (G' = 8): exploration C's 2 successes, D's 2 failures, then A's 4 and B's 3 (B1r01+ is
-# truncated with A > 0); 6 characters and EOS each: 77 tokens
+# kept with the defaults (G' = 8): exploration C's 2 successes, D's 2 failures, then A's 4 and B's 3 (B1r01+
+# is truncated with A > 0); 6 characters and EOS each: 77 tokens
 BASE_KEPT = ["C1x00+", "C1x01+", "D1x06-", "D1x07-"] + group("A1r", "+---") + ["B1r00+", "B1r02-", "B1r03-"]
 BASE_ADVANTAGES = {
     "A1r00+": 0.75 / 0.5001,
@@ -288,8 +289,8 @@ BASE_ADVANTAGES = {
     "D1x06-": -0.75 / (math.sqrt(3 / 14) + 1e-4),
     "D1x07-": -0.75 / (math.sqrt(3 / 14) + 1e-4),
 }
-# UEC-RL's defaults with G' = 8, the batch buffer off and one update per batch: each step trains on its 11 kept
-# samples in one mini-batch
+# UEC-RL's defaults with G' = 8, the batch buffer off and one update per batch: each step trains on its 11
+# kept samples in one mini-batch
 BASE_SETTINGS = {"exploration_generations": 8, "batch_buffer": False, "updates_per_batch": 1}
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(UECConfig)}
 
@@ -338,8 +339,8 @@ def test_mini_batches_split_the_update_in_order(base_run):
 
 
 def test_replay_buffer_takes_update_samples_above_the_threshold_and_replays_every_f_steps(tmp_path):
-    # B0 = 8, replay capacity 2 x B0 = 16, every 2nd step; the due steps' updates enter nothing, so the order of
-    # entry and draw within a step does not matter here
+    # B0 = 8, replay capacity 2 x B0 = 16, every 2nd step; the due steps' updates enter nothing, so the order
+    # of entry and draw within a step does not matter here
     quiet = {"A": "++--", "B": "++++"}  # 4 kept, |A| = 0.87: none enters
     script = Script(
         {
@@ -405,9 +406,9 @@ def test_a_due_replay_step_draws_after_its_own_update_samples_entered(tmp_path):
     assert record.metrics["uec/replay_samples"] == 8
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # 4. Every selection, buffer, replay, baseline and update setting reaches the trainer
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def metric(name: str, step: int = 1):
     return lambda records: records[step - 1].metrics.get(name)
 
@@ -418,9 +419,10 @@ def kept_signs(records):
     ]
 
 
-# (field, value, other overrides, steps, observation, expected by hand). Base: UEC-RL's defaults, B0 = 16, G' = 8,
-# batch buffer off and one update per batch, so BASE's 11 kept samples (see BASE_KEPT) are one mini-batch of
-# 77 tokens (6 characters + EOS each). Hard: C and D; standard |A|: A 1.50, 0.50 x3; B 0.87 x4 (B1r01+ truncated).
+# (field, value, other overrides, steps, observation, expected by hand). Base: UEC-RL's defaults, B0 = 16,
+# G' = 8, batch buffer off and one update per batch, so BASE's 11 kept samples (see BASE_KEPT) are one
+# mini-batch of 77 tokens (6 characters + EOS each). Hard: C and D; standard |A|: A 1.50, 0.50 x3;
+# B 0.87 x4 (B1r01+ truncated).
 FIELD_CASES = [
     ("exploration", True, {}, 1, metric("uec/exploration_generated"), 16),
     ("exploration", False, {}, 1, metric("uec/exploration_generated"), 0),
@@ -470,8 +472,8 @@ FIELD_CASES = [
     ),
     ("kl_cov_ratio", 0.0, {}, 1, metric("baselines/kl_cov_tokens"), None),
     ("kl_cov_ratio", 0.1, {}, 1, metric("baselines/kl_cov_tokens"), 7),  # int(0.1 x 77)
-    # bounds that every token's covariance lies in, so that the count is int(0.1 x 77) (no token is PPO-clipped in
-    # the first mini-batch)
+    # bounds that every token's covariance lies in, so that the count is int(0.1 x 77) (no token is
+    # PPO-clipped in the first mini-batch)
     ("clip_cov_ratio", 0.0, {}, 1, metric("baselines/clip_cov_tokens"), None),
     ("clip_cov_ratio", 0.1, {"clip_cov_bounds": (-1e6, 1e6)}, 1, metric("baselines/clip_cov_tokens"), 7),
     ("updates_per_batch", 1, {}, 1, metric("uec/optimizer_steps"), 1),
@@ -523,7 +525,8 @@ def test_setting_changes_what_the_trainer_does(base_run, field, value, others, s
 
 
 def policy_loss_by_hand(samples: list[str], advantages: dict[str, float]) -> float:
-    """bnpo's loss of the first mini-batch (ratio 1, so each token's loss is -A): minus the token mean of A."""
+    """bnpo's loss of the first mini-batch (ratio 1, so each token's loss is -A): minus the token mean of
+    A."""
     tokens = {name: len(name) + 1 for name in samples}  # the characters and EOS
     return -sum(advantages[n] * tokens[n] for n in samples) / sum(tokens.values())
 
@@ -538,7 +541,8 @@ def logps_by_hand(model, name: str) -> torch.Tensor:
 
 
 def test_kl_term_adds_beta_times_the_mean_k3_to_reference_to_the_loss(base_run):
-    # a perturbed adapter: the policy differs from its reference, the initial (zero) adapter, i.e. the base model
+    # a perturbed adapter: the policy differs from its reference, the initial (zero) adapter, i.e. the base
+    # model
     losses, kl_logged = {}, {}
     for beta in (0.0, 0.5):
         (record,) = base_run(adapter_scale=0.5, beta=beta)
@@ -561,10 +565,10 @@ def test_kl_term_adds_beta_times_the_mean_k3_to_reference_to_the_loss(base_run):
 
 
 def test_kl_term_after_an_optimizer_step_is_plain_k3_not_weighted_by_the_ratio(base_run):
-    # two mini-batches (8 + 3 samples) at a large learning rate: the adapter starts at zero, so the first loss has
-    # no KL and no KL gradient, and both runs reach the second mini-batch with the same weights; there the policy
-    # is off its reference and its old log-probs (ratios 0.74 to 1.54), and the KL term is beta x mean k3, as in the
-    # authors' code (TRL's use_bias_correction_kl would weight k3 by the ratio)
+    # two mini-batches (8 + 3 samples) at a large learning rate: the adapter starts at zero, so the first loss
+    # has no KL and no KL gradient, and both runs reach the second mini-batch with the same weights; there the
+    # policy is off its reference and its old log-probs (ratios 0.74 to 1.54), and the KL term is beta x mean
+    # k3, as in the authors' code (TRL's use_bias_correction_kl would weight k3 by the ratio)
     runs = {beta: base_run(updates_per_batch=2, learning_rate=0.05, beta=beta)[0] for beta in (0.0, 0.5)}
     first, second = runs[0.5].mini_batches
     assert first.loss == runs[0.0].mini_batches[0].loss
@@ -588,8 +592,8 @@ def test_kl_term_after_an_optimizer_step_is_plain_k3_not_weighted_by_the_ratio(b
 
 
 def test_entropy_adv_raises_each_tokens_advantage_by_the_capped_bonus(base_run):
-    # the random model's token entropy (about 4.5) makes alpha H = 1.8 exceed every cap |A| / 2 (<= 0.81): each
-    # advantage becomes A + |A| / 2, and the loss -mean(A) of the first mini-batch falls accordingly
+    # the random model's token entropy (about 4.5) makes alpha H = 1.8 exceed every cap |A| / 2 (<= 0.81):
+    # each advantage becomes A + |A| / 2, and the loss -mean(A) of the first mini-batch falls accordingly
     (plain,) = base_run()[0].mini_batches
     (shaped_batch,) = base_run(entropy_adv_alpha=0.4)[0].mini_batches
     shaped = {name: a + abs(a) / 2 for name, a in BASE_ADVANTAGES.items()}
@@ -601,9 +605,9 @@ def test_entropy_adv_raises_each_tokens_advantage_by_the_capped_bonus(base_run):
         assert per_token[row].tolist() == pytest.approx([shaped[name]] * 7, abs=1e-5)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # 5. Resume: the trainer's own checkpoint restores its random state and buffers
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def test_checkpoint_restores_the_python_random_state_buffers_and_counters(tmp_path):
     # 11 kept per step: 22 -> 16 go and 6 wait; those of the 16 with |A| > 1 enter the replay buffer. Clip-Cov
     # (every token eligible) draws from its generator, which the checkpoint keeps too
@@ -613,7 +617,7 @@ def test_checkpoint_restores_the_python_random_state_buffers_and_counters(tmp_pa
     run(saved)
     assert len(saved.batch_buffer) == 6 and len(saved.replay_buffer) > 0
     saved._rng.random()  # a state that no fresh trainer has, whether or not the steps drew from it
-    saved._nonfinite_streak = 2
+    saved.guard.streak = 2
     saved._save_checkpoint(saved.model, trial=None)
     folder = tmp_path / "saved" / "run" / "checkpoint-2"
 
@@ -621,11 +625,11 @@ def test_checkpoint_restores_the_python_random_state_buffers_and_counters(tmp_pa
     assert fresh._rng.getstate() != saved._rng.getstate()
     assert not torch.equal(fresh._clip_cov_generator.get_state(), saved._clip_cov_generator.get_state())
     assert len(fresh.batch_buffer) == len(fresh.replay_buffer) == 0
-    fresh._load_state(folder)
+    fresh._load_uec_state(folder)
     assert fresh._rng.getstate() == saved._rng.getstate()
     assert fresh._rng.random() == saved._rng.random()
     assert torch.equal(fresh._clip_cov_generator.get_state(), saved._clip_cov_generator.get_state())
-    assert fresh._nonfinite_streak == 2
+    assert fresh.guard.streak == 2
     assert fresh.batch_buffer.dropped == saved.batch_buffer.dropped
     for restored, original in (
         (fresh.batch_buffer, saved.batch_buffer),
@@ -657,13 +661,14 @@ def test_checkpoint_keeps_the_batch_buffers_drop_count_when_the_buffer_is_empty(
     fresh = make_trainer(
         tmp_path / "fresh", "uec_rl", script, exploration_generations=8, batch_buffer_capacity=1.0
     )
-    fresh._load_state(tmp_path / "saved" / "run" / "checkpoint-2")
+    fresh._load_uec_state(tmp_path / "saved" / "run" / "checkpoint-2")
     assert fresh.batch_buffer.dropped == 6
 
 
 def test_resumed_run_makes_the_same_third_step_as_an_uninterrupted_one(tmp_path):
     # replay every step from a buffer of 3 x B0 = 48 with every sample entering (threshold 0): 11 per step, so
-    # steps 2 and 3 draw part of the buffer at random (16 of 22, 32 of 33), with the trainer's Python random state
+    # steps 2 and 3 draw part of the buffer at random (16 of 22, 32 of 33), with the trainer's Python random
+    # state
     script = base_script(steps=3)
     settings = dict(
         exploration_generations=8,
@@ -697,9 +702,9 @@ def test_resumed_run_makes_the_same_third_step_as_an_uninterrupted_one(tmp_path)
             assert torch.allclose(resumed_weights[name], parameter, atol=1e-6), name
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # 6. The authors' replay log-probs and KL clamp, and the entropy probe
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def model_with(weights: dict[str, torch.Tensor]):
     model = tiny_model()
     with torch.no_grad():
@@ -711,8 +716,8 @@ def model_with(weights: dict[str, torch.Tensor]):
 
 @pytest.mark.parametrize("fresh", [False, True])
 def test_replayed_old_logprobs_are_stored_or_taken_after_this_steps_update(tmp_path, fresh):
-    # step 1 trains on its 11 kept samples (6 mini-batches of 2) at a large learning rate, then replays the 8 that
-    # entered: stored old log-probs are those of the initial weights; fresh ones those after the update
+    # step 1 trains on its 11 kept samples (6 mini-batches of 2) at a large learning rate, then replays the 8
+    # that entered: stored old log-probs are those of the initial weights; fresh ones those after the update
     script = Script({1: {"A": "+---", "B": "----"}}, exploration={1: {"B": "+" * 7 + "-" * 9}})
     trainer = make_trainer(
         tmp_path,
@@ -738,8 +743,8 @@ def test_replayed_old_logprobs_are_stored_or_taken_after_this_steps_update(tmp_p
 
 
 def test_kl_term_is_clamped_per_token_at_kl_clamp(base_run):
-    # a perturbed adapter gives a mean k3 of about 0.1 per token; a clamp of 0.05 binds on many tokens, and the
-    # loss's KL term is then beta x the token mean of min(k3, 0.05)
+    # a perturbed adapter gives a mean k3 of about 0.1 per token; a clamp of 0.05 binds on many tokens, and
+    # the loss's KL term is then beta x the token mean of min(k3, 0.05)
     model = tiny_model(adapter_scale=0.5)
     k3 = []
     for name in BASE_KEPT:
@@ -809,9 +814,27 @@ def test_a_probe_leaves_the_training_random_state_untouched(tmp_path):
     trainer = make_trainer(tmp_path, "uec_rl", base_script(), probe_dataset=probe_prompts(), probe_every=1)
     torch.manual_seed(123)
     state = torch.get_rng_state()
-    values = trainer._probe(0)
+    values = trainer.probe.measure(0)
     assert torch.equal(torch.get_rng_state(), state)
-    assert values == trainer._probe(0)  # the probe's own draws are fixed (probe_seed), not the training's
+    assert values == trainer.probe.measure(0)  # the probe's own draws are fixed (probe_seed)
+
+
+def test_the_probe_of_a_step_measures_the_policy_after_the_steps_last_optimizer_step(tmp_path):
+    # two mini-batches: the step's first optimizer step is the trainer's, the last HF's. The probe of step 1
+    # must see the weights after both: the same values as a probe of the trained model
+    trainer = make_trainer(
+        tmp_path,
+        "grpo",
+        base_script(steps=1),
+        probe_dataset=probe_prompts(),
+        probe_every=1,
+        updates_per_batch=2,
+    )
+    (record,) = run(trainer)
+    assert record.metrics["uec/optimizer_steps"] == 2
+    logged = {key: record.metrics[key] for key in ("probe/entropy", "probe/sampled_nll")}
+    after = trainer.probe.measure(1)
+    assert logged == {key: after[key] for key in logged}
 
 
 def test_adamw_decays_the_adapter_weights_by_the_authors_0_01(tmp_path):

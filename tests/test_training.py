@@ -5,8 +5,9 @@ import json
 import pytest
 
 from uec_repro.evaluation import pass_at_k
+from uec_repro.experiments import training_grid
 from uec_repro.layout import EVAL_FILE
-from uec_repro.training import RunSettings, run_training, training_grid
+from uec_repro.training import RunSettings, run_training
 from uec_repro.validation import ParameterError
 
 

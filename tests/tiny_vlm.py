@@ -26,15 +26,18 @@ from uec_repro.tasks.prompts import build_prompt
 
 VISION_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
 CHAT_TEMPLATE = (
-    "{% for m in messages %}{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
-    "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ c['text'] }}{% endif %}"
+    "{% for m in messages %}{% if m['content'] is string %}{{ m['content'] }}{% else %}"
+    "{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ c['text'] }}"
+    "{% endif %}"
     "{% endfor %}{% endif %}{% endfor %}"
 )
 IMAGE_SIZES = [(56, 56), (56, 84), (84, 56), (84, 84)]  # 16, 24, 24 and 36 patch rows of 14 x 14 pixels
 
 
 class ImageOnlyProcessor(Qwen2_5_VLProcessor):
-    """Qwen2.5-VL's processor without its video part (its sub-processors are the arguments of ``__init__``)."""
+    """Qwen2.5-VL's processor without its video part (its sub-processors are the arguments of
+    ``__init__``)."""
 
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         self.image_token, self.video_token = "<|image_pad|>", "<|video_pad|>"

@@ -1,4 +1,4 @@
-"""Per-token pieces of three entropy-control baselines (replication notes, section 6).
+"""Per-token pieces of three entropy-control baselines (docs/paper.md#baselines).
 
 Policy-gradient RL on reasoning models tends to collapse the policy's entropy early. The baselines below
 counter this token by token; each is a small pure function of per-token tensors, and the trainer wires them
@@ -22,14 +22,15 @@ tokens and 0 on padding. Padded positions never influence a result and come out 
 
 Defaults: KL-Cov ``k = 2e-3``, ``beta = 1`` and Clip-Cov ``r = 2e-4``, bounds 1 and 5 are verl's
 recipe for the Cui et al. paper (its 7B runs); Entropy-Adv ``alpha = 0.4``, ``kappa = 2`` follow
-Cheng et al.
+Cheng et al. The arguments are checked once, as :class:`~uec_repro.config.UECConfig` fields, not on every
+mini-batch.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .validation import ParameterError, check_float
+from .validation import ParameterError
 
 __all__ = ["clip_cov_mask", "entropy_shaped_advantages", "kl_cov_penalty", "token_covariance"]
 
@@ -44,10 +45,6 @@ def _per_token(advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             f"advantages of shape {shape} must be ({batch},) or ({batch}, {length}), like mask"
         )
     return advantages
-
-
-def _check_ratio(ratio: float) -> None:
-    check_float("ratio", ratio, minimum=0.0, min_exclusive=True, maximum=1.0)
 
 
 @torch.no_grad()
@@ -80,8 +77,6 @@ def kl_cov_penalty(
     gradient through ``logps`` only, so ``d penalty / d logp = coef * sign(logp - old_logp)`` on selected
     tokens) and the bool mask of selected tokens. ``N`` is the number of valid tokens.
     """
-    _check_ratio(ratio)
-    check_float("coef", coef, minimum=0.0)
     valid = mask.bool()
     selected = torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
     count = int(valid.sum())
@@ -109,10 +104,6 @@ def clip_cov_mask(
     bool ``(B, T)``; ``None`` means none). Of these, ``max(int(ratio * N), 1)`` are drawn uniformly without
     replacement with ``generator``, or all of them if there are fewer; none if none is eligible.
     """
-    _check_ratio(ratio)
-    low, high = check_float("low", low), check_float("high", high)
-    if not low < high:
-        raise ParameterError(f"low={low!r} must be < high={high!r}")
     valid = mask.bool()
     covariance = token_covariance(logps, advantages, mask)
     eligible = valid & (covariance > low) & (covariance < high)
@@ -138,8 +129,6 @@ def entropy_shaped_advantages(
 
     ``advantages`` are ``(B,)`` or ``(B, T)``, ``entropies`` ``(B, T)``. Returns ``(B, T)``, 0 at padding.
     """
-    alpha = check_float("alpha", alpha, minimum=0.0)
-    kappa = check_float("kappa", kappa, minimum=0.0, min_exclusive=True)
     advantages = _per_token(advantages, mask)
     bonus = torch.minimum(alpha * entropies.detach(), advantages.abs() / kappa)
     return torch.where(mask.bool(), advantages + bonus, 0.0)

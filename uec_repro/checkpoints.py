@@ -8,13 +8,15 @@ Its state file, :data:`STATE_FILE`, is written last and atomically, so a checkpo
 is never resumed from.
 
 After a crash, :func:`prepare_resume` picks the newest complete checkpoint and cuts ``metrics.jsonl`` and
-``probe.jsonl`` back to the steps that checkpoint had finished, so the resumed run appends each later step exactly once.
+``probe.jsonl`` back to the steps that checkpoint had finished, so the resumed run appends each later step
+exactly once.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -23,7 +25,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from .atomic import write_text_atomic
+from .atomic import write_json_atomic, write_text_atomic
+from .validation import ParameterError
 
 __all__ = [
     "BUFFERS_FILE",
@@ -33,9 +36,11 @@ __all__ = [
     "complete_checkpoints",
     "directory_bytes",
     "load_samples",
+    "load_uec_state",
     "prepare_resume",
     "remove_checkpoints",
     "save_samples",
+    "save_uec_state",
 ]
 
 STATE_FILE = "uec_state.json"
@@ -46,8 +51,8 @@ PREFIX = "checkpoint-"
 def save_samples(
     path: str | Path, groups: dict[str, list[Any]], extra: dict[str, torch.Tensor] | None = None
 ) -> None:
-    """Save lists of sample dataclasses (fields: tensors, dicts of tensors, ``None`` or JSON scalars) and ``extra``
-    tensors."""
+    """Save lists of sample dataclasses (fields: tensors, dicts of tensors, ``None`` or JSON scalars) and
+    ``extra`` tensors."""
     tensors: dict[str, torch.Tensor] = {f"extra.{name}": t.contiguous() for name, t in (extra or {}).items()}
     scalars: dict[str, list[dict[str, Any]]] = {}
     for group, samples in groups.items():
@@ -71,7 +76,8 @@ def save_samples(
 def load_samples(
     path: str | Path, factory: Callable[..., Any]
 ) -> tuple[dict[str, list[Any]], dict[str, torch.Tensor]]:
-    """The groups and extra tensors written by :func:`save_samples`, samples rebuilt with ``factory(**fields)``."""
+    """The groups and extra tensors written by :func:`save_samples`, samples rebuilt with
+    ``factory(**fields)``."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as handle:
@@ -89,6 +95,62 @@ def load_samples(
             groups[group].append(factory(**record, **own))
     extra = {key[len("extra.") :]: t for key, t in tensors.items() if key.startswith("extra.")}
     return groups, extra
+
+
+def save_uec_state(folder: Path, trainer) -> None:
+    """What a :class:`~uec_repro.trainer.UECTrainer` adds to HF's checkpoint in ``folder``: its buffers and
+    Clip-Cov generators (one per process) in :data:`BUFFERS_FILE`, then its Python random state, the batch
+    buffer's drop count and the non-finite streak in :data:`STATE_FILE`, written last: it marks the checkpoint
+    complete. Called in every process; the main one writes (the buffers and random state are the same in
+    all)."""
+    generators = trainer.gathered([trainer._clip_cov_generator.get_state()])
+    if not trainer.accelerator.is_main_process:
+        return
+    batch, replay = trainer.batch_buffer, trainer.replay_buffer
+    buffers = {
+        "batch": batch.contents() if batch is not None else [],
+        "replay": replay.contents() if replay is not None else [],
+    }
+    save_samples(
+        folder / BUFFERS_FILE, buffers, extra={f"clip_cov_generator.{r}": g for r, g in enumerate(generators)}
+    )
+    state = {
+        "step": trainer.state.global_step,
+        "python_random": trainer._rng.getstate(),
+        "batch_buffer_dropped": batch.dropped if batch is not None else 0,
+        "nonfinite_streak": trainer.guard.streak,
+    }
+    write_json_atomic(folder / STATE_FILE, state)
+
+
+def load_uec_state(folder: Path, trainer) -> None:
+    """Restore what :func:`save_uec_state` wrote into ``trainer`` (HF restores the rest); a ParameterError for
+    a checkpoint without its state file (cut off while being written)."""
+    if not (folder / STATE_FILE).is_file():
+        raise ParameterError(
+            f"resume_from_checkpoint={str(folder)!r} is not a complete checkpoint (no {STATE_FILE}: it was "
+            "cut off while being written)"
+        )
+    state = json.loads((folder / STATE_FILE).read_text())
+    groups, extra = load_samples(folder / BUFFERS_FILE, trainer.sample_type)
+    if trainer.batch_buffer is not None:
+        trainer.batch_buffer.restore(groups["batch"], state["batch_buffer_dropped"])
+    if trainer.replay_buffer is not None:
+        trainer.replay_buffer.restore(groups["replay"])
+    version, internal, gauss = state["python_random"]
+    trainer._rng.setstate((version, tuple(internal), gauss))
+    generator = extra.get(f"clip_cov_generator.{trainer.process_index}")
+    if generator is None:
+        writers = sum(k.startswith("clip_cov_generator.") for k in extra)
+        warnings.warn(
+            f"{folder} was written by {writers} process(es), this is process {trainer.process_index}: its "
+            "Clip-Cov draws start afresh",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    else:
+        trainer._clip_cov_generator.set_state(generator)
+    trainer.guard.streak = state["nonfinite_streak"]
 
 
 def checkpoint_step(folder: Path) -> int:
@@ -114,10 +176,10 @@ def directory_bytes(folder: Path) -> int:
 
 
 def prepare_resume(output_dir: str | Path, *step_files: str) -> Path | None:
-    """Get an unfinished run ready to resume: returns its newest complete checkpoint (None: start over), removes
-    the other checkpoints and cuts each of ``step_files`` (one JSON row per step, e.g. ``metrics.jsonl`` and
-    ``probe.jsonl``) back to the rows of steps that checkpoint includes (a half-written last row is dropped too).
-    With no checkpoint the step files are removed."""
+    """Get an unfinished run ready to resume: returns its newest complete checkpoint (None: start over),
+    removes the other checkpoints and cuts each of ``step_files`` (one JSON row per step, e.g.
+    ``metrics.jsonl`` and ``probe.jsonl``) back to the rows of steps that checkpoint includes (a half-written
+    last row is dropped too). With no checkpoint the step files are removed."""
     output_dir = Path(output_dir)
     checkpoints = complete_checkpoints(output_dir)
     latest = checkpoints[-1] if checkpoints else None

@@ -24,19 +24,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .results import (
-    Runs,
-    _markdown,
+from .results.loading import Runs, paper_reference, run_tasks, task_block
+from .results.statistics import (
     _paired_arrays,
     _per_run_values,
-    _resample_counts,
+    _resample_weights,
     bootstrap_interval,
     paired_differences,
-    paper_reference,
-    run_tasks,
-    task_block,
     verdict,
 )
+from .results.summary import _interval_text, _markdown
 from .validation import ParameterError, check_choice, check_float, check_int
 
 __all__ = [
@@ -92,8 +89,9 @@ CLAIMS: tuple[Claim, ...] = (
         "a",
         "GRPO's policy entropy falls over training",
         "GRPO's entropy collapses during training",
-        "GRPO's probe entropy (per seed: sum of entropy_sum / sum of tokens over the probe prompts), mean over "
-        f"the probe steps in the last 20 % of the steps minus that over the first 20 % (step 0 included); {PAIRED}",
+        "GRPO's probe entropy (per seed: sum of entropy_sum / sum of tokens over the probe prompts), "
+        "mean over the probe steps in the last 20 % of the steps minus that over the first 20 % "
+        f"(step 0 included); {PAIRED}",
         -1,
         ("grpo",),
         "entropy_fall",
@@ -238,7 +236,7 @@ def write_claims(runs: Runs, out_dir: str | Path) -> list[Path]:
             row.claim,
             row.paper,
             row.statistic,
-            "n/a" if pd.isna(row.effect) else f"{row.effect:.3f} [{row.low:.3f}, {row.high:.3f}]",
+            _interval_text(row.effect, row.low, row.high, spec=".3f", always=True),
             row.task,
             "n/a" if pd.isna(row.steps) else f"{row.steps:.0f}",
             str(row.seeds),
@@ -342,7 +340,7 @@ def _entropy_fall(
         per_seed = ratios[:, :, len(early) :].mean(axis=2) - ratios[:, :, : len(early)].mean(axis=2)
         return _seed_mean(per_seed, seed_weights)
 
-    draws = late_minus_early(*_weights(len(seeds), num.shape[2], resamples, seed))
+    draws = late_minus_early(*_resample_weights(len(seeds), num.shape[2], resamples, seed))
     low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
     effect = late_minus_early(*_unit_weights(len(seeds), num.shape[2]))[0]
     return {"effect": float(effect), "low": float(low), "high": float(high), "seeds": len(seeds)}
@@ -391,7 +389,7 @@ def _gain_ratio(
             value = gain / reference_gain - 1
         return np.where(reference_gain > 0, value, np.where(gain > 0, np.inf, np.nan))
 
-    draws = ratio(*_weights(*u[0].shape, resamples, seed))
+    draws = ratio(*_resample_weights(*u[0].shape, resamples, seed))
     draws = draws[~np.isnan(draws)]
     low, high = (
         np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
@@ -407,12 +405,6 @@ MEASURES = {
     "validation_instability": _validation_instability,
     "gain_ratio": _gain_ratio,
 }
-
-
-def _weights(seeds: int, prompts: int, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resampled seed and prompt counts, drawn as :func:`paired_differences` draws them."""
-    rng = np.random.default_rng(seed)
-    return _resample_counts(rng, seeds, resamples), _resample_counts(rng, prompts, resamples)
 
 
 def _unit_weights(seeds: int, prompts: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,13 +1,16 @@
-"""Command line: ``uec-repro reproduce | train | grpo-demo | build-toy | export-reference`` (also ``python -m
-uec_repro``).
+"""Command line: ``uec-repro reproduce | run | list | show | train | grpo-demo | build-toy |
+export-reference`` (also ``python -m uec_repro``).
 
 ``reproduce`` is the main job: the batch runner on the ``default`` preset (every method over seeds on the toy
-policy, then every figure), the same as ``python -m uec_repro.experiments run default``.
+policy, then every figure), the same as ``uec-repro run default``. ``run | list | show`` are the batch
+runner's commands (:mod:`uec_repro.experiments.cli`, also ``python -m uec_repro.experiments ...``): run a
+preset or a TOML grid, list the presets, show a grid's runs and their state.
 
 ``train`` is one run (:func:`uec_repro.training.run_training`) from ``name=value`` settings, e.g.
 ``uec-repro train method=grpo steps=10 output_dir=runs/manual/grpo``; values are Python literals (numbers,
-``True``, ``{'beta': 0.0}``) or plain text. Under ``torchrun --standalone --nproc_per_node N -m uec_repro train
-...`` (or, on N GPUs, ``accelerate launch --num_processes N -m uec_repro train ...``) it trains with N processes.
+``True``, ``{'beta': 0.0}``) or plain text. Under ``torchrun --standalone --nproc_per_node N -m uec_repro
+train ...`` (or, on N GPUs, ``accelerate launch --num_processes N -m uec_repro train ...``) it trains with N
+processes.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .experiments import cli as runner
 from .layout import EXPERIMENT_FILE, MANIFEST_FILE, RESULT_FILES
 from .validation import ParameterError, check_writable_dir
 
 
 def export_reference(experiment_dir: Path, destination: Path) -> int:
-    """Copy the results of a finished experiment (manifests, metrics, probes, evaluations; no weights, no notebooks)
-    to ``destination``, replacing what was there; returns the number of runs copied.
+    """Copy the results of a finished experiment (manifests, metrics, probes, evaluations; no weights, no
+    notebooks) to ``destination``, replacing what was there; returns the number of runs copied.
 
     The copies hold no machine path: a path under ``experiment_dir`` is written relative to it, any other
     absolute path as ``.../<its last part>``. ``experiment.json`` records the experiment's wall time: the
@@ -105,7 +109,8 @@ def experiment_record(manifests: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:
-    """``["method=grpo", "steps=10"]`` -> ``{"method": "grpo", "steps": 10}``; names must be RunSettings fields."""
+    """``["method=grpo", "steps=10"]`` -> ``{"method": "grpo", "steps": 10}``; names must be RunSettings
+    fields."""
     from .training import RunSettings
 
     names = [f.name for f in dataclasses.fields(RunSettings)]
@@ -131,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     reproduce = commands.add_parser("reproduce", help="The main job: the default preset, then every figure.")
     reproduce.add_argument("--runs-root", default="runs", help="Where runs go (<runs-root>/default/...).")
     reproduce.add_argument("--jobs", type=int, default=None, help="Runs in parallel (default: the preset's).")
+    runner.add_commands(commands)
     train = commands.add_parser(
         "train",
         help="One training run (uec_repro.training.RunSettings as name=value); "
@@ -154,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("experiment_dir", type=Path)
     export.add_argument("--to", type=Path, default=None, help="Destination (default data/reference/<name>).")
     args = parser.parse_args(argv)
+    if args.command in runner.COMMANDS:
+        return runner.run_command(args, parser.prog)
     try:
         if args.command == "build-toy":
             from .models.toy import RECIPES, toy_policy_dir

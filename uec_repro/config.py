@@ -1,8 +1,9 @@
 """``UECConfig`` (TRL's ``GRPOConfig`` plus UEC-RL's switches) and the method registry.
 
 Every TRL option still works; the fields added here switch UEC-RL's components on and off one by one, so
-that an ablation is a change of one field. The defaults are the authors' released code (notes, section 1);
-where the paper text says otherwise the paper's variant is a value of the same field (notes, 1.10):
+that an ablation is a change of one field. The defaults are the authors' released code
+(docs/paper.md#the-algorithm); where the paper text says otherwise the paper's variant is a value of the same
+field (docs/paper.md#paper-versus-code):
 
 =======================  ==========================  ===============================================
 field                    released code (default)     paper text / later code
@@ -20,14 +21,14 @@ TRL's choices that the authors' code does not share are changed here, each reach
 the KL term is plain k3 (``use_bias_correction_kl=False``; TRL multiplies k3 by the importance ratio), AdamW's
 weight decay is 0.01 (HF: 0.0), and mini-batches are taken in order.
 
-B0, the size of one unfiltered update batch, is ``per_device_train_batch_size`` completions times the number of
-processes (the authors: 512 prompts x 5 = 2560); with several processes, G' must split evenly among them. Sizes
-of the buffers are multiples of B0. A training step generates once and makes as many optimizer steps as the data
-it trains on needs (``updates_per_batch`` per B0; none when the batch buffer is not yet full), so TRL's
-``steps_per_generation``, ``gradient_accumulation_steps`` and ``num_iterations`` stay 1.
+B0, the size of one unfiltered update batch, is ``per_device_train_batch_size`` completions times the number
+of processes (the authors: 512 prompts x 5 = 2560); with several processes, G' must split evenly among them.
+Sizes of the buffers are multiples of B0. A training step generates once and makes as many optimizer steps as
+the data it trains on needs (``updates_per_batch`` per B0; none when the batch buffer is not yet full), so
+TRL's ``steps_per_generation``, ``gradient_accumulation_steps`` and ``num_iterations`` stay 1.
 
 :data:`METHODS` maps a method name to the overrides that make it (``method_config("dapo")``); the paper
-index in :func:`methods_table` says which paper and notes section each one implements.
+index in :func:`methods_table` says which paper and which section of docs/paper.md each one implements.
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ from typing import Any
 
 from trl import GRPOConfig
 
+from .defaults import (
+    EXPLORATION_GROUP_FACTOR,
+    EXPLORATION_TEMPERATURE,
+    LEARNING_RATE,
+    REPLAY_CAPACITY,
+    REPLAY_FREQUENCY,
+)
+from .methods import METHODS, Method, methods_table
 from .selection import EXPLORATION_RULES, REPLAY_RULES
 from .validation import ParameterError, check_choice, check_float, check_int
 
@@ -47,7 +56,7 @@ __all__ = ["METHODS", "Method", "UECConfig", "method_config", "methods_table"]
 class UECConfig(GRPOConfig):
     """``GRPOConfig`` with UEC-RL's components and the baselines' knobs; defaults follow the authors' code."""
 
-    # ---- targeted exploration (notes 1.2-1.3) ----
+    # ---- targeted exploration (docs/paper.md#hard-prompts-and-targeted-exploration) ----
     exploration: bool = field(
         default=True,
         metadata={
@@ -63,13 +72,13 @@ class UECConfig(GRPOConfig):
         },
     )
     exploration_temperature: float = field(
-        default=1.2,
+        default=EXPLORATION_TEMPERATURE,
         metadata={
             "help": "t', sampling temperature of the extra rollouts (released code 1.2; later code 1.15, "
             "1.1). Log-probs for the loss use the training temperature, as in the authors' code."
         },
     )
-    # ---- selective retention (notes 1.4) ----
+    # ---- selective retention (docs/paper.md#selective-retention) ----
     retention: bool = field(
         default=True,
         metadata={
@@ -91,7 +100,7 @@ class UECConfig(GRPOConfig):
             + "; ".join(f"'{k}': {v}" for k, v in EXPLORATION_RULES.items())
         },
     )
-    # ---- overlong filter (notes 1.5) ----
+    # ---- overlong filter (docs/paper.md#overlong-filter) ----
     overlong_filter: bool = field(
         default=True,
         metadata={
@@ -99,7 +108,7 @@ class UECConfig(GRPOConfig):
             "reinforced); truncated samples with A <= 0 stay."
         },
     )
-    # ---- batch buffer (notes 1.6) ----
+    # ---- batch buffer (docs/paper.md#batch-buffer) ----
     batch_buffer: bool = field(
         default=True,
         metadata={
@@ -114,7 +123,7 @@ class UECConfig(GRPOConfig):
             "samples are dropped on overflow."
         },
     )
-    # ---- replay stabiliser (notes 1.7) ----
+    # ---- replay stabiliser (docs/paper.md#replay-buffer) ----
     replay: bool = field(
         default=True,
         metadata={
@@ -133,13 +142,14 @@ class UECConfig(GRPOConfig):
         default=1.0, metadata={"help": "A0 of the replay rule (the authors' code implies 1)."}
     )
     replay_capacity: float = field(
-        default=2.0,
+        default=REPLAY_CAPACITY,
         metadata={
             "help": "s', the replay buffer's capacity as a multiple of B0 (released code: 2 x 2560 = 5120)."
         },
     )
     replay_frequency: int = field(
-        default=5, metadata={"help": "f_replay: a replay update every this many training steps."}
+        default=REPLAY_FREQUENCY,
+        metadata={"help": "f_replay: a replay update every this many training steps."},
     )
     replay_fresh_logprobs: bool = field(
         default=False,
@@ -150,7 +160,7 @@ class UECConfig(GRPOConfig):
             "update), so the clip is taken around the current policy."
         },
     )
-    # ---- baselines' knobs (notes 6); 0 switches each off ----
+    # ---- baselines' knobs (docs/paper.md#baselines); 0 switches each off ----
     kl_cov_ratio: float = field(
         default=0.0,
         metadata={
@@ -183,10 +193,10 @@ class UECConfig(GRPOConfig):
     probe_every: int = field(
         default=5,
         metadata={
-            "help": "Measure the policy on the fixed probe prompts at step 0 (the initial policy), every this "
-            "many steps and at the last step (0 = never): probe/entropy, probe/sampled_nll, probe/accuracy, "
-            "probe/mean_length. Unlike the update-batch measures, these do not depend on which samples a "
-            "method trains on."
+            "help": "Measure the policy on the fixed probe prompts at step 0 (the initial policy), every "
+            "this many steps and at the last step (0 = never): probe/entropy, probe/sampled_nll, "
+            "probe/accuracy, probe/mean_length. Unlike the update-batch measures, these do not depend on "
+            "which samples a method trains on."
         },
     )
     probe_samples: int = field(
@@ -195,11 +205,11 @@ class UECConfig(GRPOConfig):
     probe_seed: int = field(
         default=0,
         metadata={
-            "help": "Sampling seed of every probe, whatever the run's seed, so every method and seed is probed "
-            "with the same draws; the probe leaves the training's random state untouched."
+            "help": "Sampling seed of every probe, whatever the run's seed, so every method and seed is "
+            "probed with the same draws; the probe leaves the training's random state untouched."
         },
     )
-    # ---- validation during training (notes 1.9) ----
+    # ---- validation during training (docs/paper.md#hyper-parameters) ----
     validation_every: int = field(
         default=5, metadata={"help": "Validate on the held-out split every this many steps (0 = never)."}
     )
@@ -244,16 +254,17 @@ class UECConfig(GRPOConfig):
     updates_per_batch: int = field(
         default=4,
         metadata={
-            "help": "Optimizer steps per B0 samples trained on: an update batch is split into mini-batches of "
-            "ceil(B0 / updates_per_batch) (authors: 2560 = 4 x 640), so the PPO ratio and clip are active."
+            "help": "Optimizer steps per B0 samples trained on: an update batch is split into mini-batches "
+            "of ceil(B0 / updates_per_batch) (authors: 2560 = 4 x 640), so the PPO ratio and clip are active."
         },
     )
     loss_type: str = field(
         default="bnpo",
         metadata={
-            "help": "TRL loss aggregation; 'bnpo' is the token mean over each mini-batch. The authors average "
-            "per-micro-batch token means; that is the same here, where a mini-batch is one micro-batch (with "
-            "several processes, ours is the mini-batch's token mean, theirs the mean of per-GPU means)."
+            "help": "TRL loss aggregation; 'bnpo' is the token mean over each mini-batch. The authors "
+            "average per-micro-batch token means; that is the same here, where a mini-batch is one "
+            "micro-batch (with several processes, ours is the mini-batch's token mean, theirs the mean of "
+            "per-GPU means)."
         },
     )
     delta: float | None = field(
@@ -267,14 +278,15 @@ class UECConfig(GRPOConfig):
         default=True, metadata={"help": "No dropout, so the old and the current log-probs of a sample agree."}
     )
     learning_rate: float = field(
-        default=2e-4,
+        default=LEARNING_RATE,
         metadata={
-            "help": "For LoRA adapters; the authors' 1e-6 is for full fine-tuning of 7B models. Measured on the "
-            "toy policy (LoRA r = 16, 40 steps of 8 prompts x 8): grpo pass@1 0.362 -> 0.419."
+            "help": "For LoRA adapters; the authors' 1e-6 is for full fine-tuning of 7B models. Measured on "
+            "the toy policy (LoRA r = 16, 40 steps of 8 prompts x 8): grpo pass@1 0.362 -> 0.419."
         },
     )
     lr_scheduler_type: str = field(
-        default="constant", metadata={"help": "Learning-rate schedule (authors: constant)."}
+        default="constant",
+        metadata={"help": "Learning-rate schedule: 'constant' only (the authors'; see validate_uec_fields)."},
     )
     logging_steps: float = field(default=1, metadata={"help": "Log (one metrics row) every this many steps."})
     top_p: float = field(
@@ -288,16 +300,17 @@ class UECConfig(GRPOConfig):
     nonfinite_patience: int = field(
         default=3,
         metadata={
-            "help": "A step whose rewards, advantages, loss or gradients are NaN/inf makes no update (counted "
-            "in faults/skipped_step); after this many such steps in a row the run stops with NonFiniteError "
-            "(0: stop at the first). A checkpoint is never written from non-finite weights."
+            "help": "A step whose rewards, advantages, loss or gradients are NaN/inf makes no update "
+            "(counted in faults/skipped_step); after this many such steps in a row the run stops with "
+            "NonFiniteError (0: stop at the first). A checkpoint is never written from non-finite weights."
         },
     )
     min_free_disk_mb: float = field(
         default=64.0,
         metadata={
-            "help": "Free disk space (MB), on top of the size of one checkpoint, required before a checkpoint "
-            "is written; when short the run stops with InsufficientDiskError and keeps what it has."
+            "help": "Free disk space (MB), on top of the size of one checkpoint, required before a "
+            "checkpoint is written; when short the run stops with InsufficientDiskError and keeps what it "
+            "has."
         },
     )
 
@@ -311,14 +324,14 @@ class UECConfig(GRPOConfig):
         if self.exploration and self.exploration_group_size % self.world_size:
             raise ParameterError(
                 f"exploration_generations={self.exploration_group_size} must be a multiple of the number of "
-                f"processes ({self.world_size}): each process generates an equal share of every hard prompt's extra "
-                "rollouts"
+                f"processes ({self.world_size}): each process generates an equal share of every hard "
+                "prompt's extra rollouts"
             )
 
     @property
     def exploration_group_size(self) -> int:
         """G': ``exploration_generations``, or 4 x ``num_generations`` when it is None."""
-        return self.exploration_generations or 4 * self.num_generations
+        return self.exploration_generations or EXPLORATION_GROUP_FACTOR * self.num_generations
 
     def validate_uec_fields(self) -> None:
         """Check the fields added here; ParameterError names the field, its value and what is allowed."""
@@ -366,6 +379,16 @@ class UECConfig(GRPOConfig):
         check_int("probe_samples", self.probe_samples, minimum=1)
         check_int("probe_seed", self.probe_seed, minimum=0)
         check_int("validation_every", self.validation_every, minimum=0)
+        schedule = getattr(self.lr_scheduler_type, "value", self.lr_scheduler_type)
+        if (
+            schedule != "constant"
+        ):  # HF's scheduler steps once per training step, UECTrainer's optimizer more often
+            raise ParameterError(
+                f"lr_scheduler_type={schedule!r} is not supported; allowed: 'constant'. UECTrainer makes "
+                "several optimizer steps per training step (mini-batches, replay) and HF's scheduler "
+                "advances once per training step, so any other schedule would follow training steps, not "
+                "optimizer steps"
+            )
         check_float("validation_temperature", self.validation_temperature, minimum=0.0, min_exclusive=True)
         check_float("beta", self.beta, minimum=0.0)
         check_float("learning_rate", self.learning_rate, minimum=0.0, min_exclusive=True)
@@ -379,117 +402,28 @@ class UECConfig(GRPOConfig):
         if size % group:
             nearest = " or ".join(str(m) for m in (size // group * group, (size // group + 1) * group) if m)
             raise ParameterError(
-                f"per_device_train_batch_size={size} is not allowed with num_generations={group}: a batch holds "
-                f"whole groups of {group} completions, so use a multiple of {group} (e.g. {nearest})"
+                f"per_device_train_batch_size={size} is not allowed with num_generations={group}: a batch "
+                f"holds whole groups of {group} completions, so use a multiple of {group} (e.g. {nearest})"
             )
         if self.generation_batch_size not in (None, size):
             raise ParameterError(
-                f"generation_batch_size={self.generation_batch_size!r} is not allowed: UECTrainer generates one "
-                f"batch of per_device_train_batch_size={size} completions per step; use None or {size}"
+                f"generation_batch_size={self.generation_batch_size!r} is not allowed: UECTrainer generates "
+                f"one batch of per_device_train_batch_size={size} completions per step; use None or {size}"
             )
         for name in ("steps_per_generation", "gradient_accumulation_steps", "num_iterations"):
             if getattr(self, name) not in (None, 1):
                 raise ParameterError(
-                    f"{name}={getattr(self, name)!r} is not allowed: UECTrainer generates once per step and makes "
-                    "its own optimizer steps (set updates_per_batch instead); use None or 1"
+                    f"{name}={getattr(self, name)!r} is not allowed: UECTrainer generates once per step and "
+                    "makes its own optimizer steps (set updates_per_batch instead); use None or 1"
                 )
 
 
-@dataclass(frozen=True)
-class Method:
-    """One registered method: the overrides of :class:`UECConfig` that make it, and where it comes from."""
-
-    summary: str
-    source: str
-    overrides: dict[str, Any]
-
-
-_PLAIN_GRPO = {
-    "exploration": False,
-    "retention": False,
-    "overlong_filter": False,
-    "batch_buffer": False,
-    "replay": False,
-}
-
-METHODS: dict[str, Method] = {
-    "grpo": Method(
-        "GRPO as in the authors' harness: update on every batch, k3 KL 0.01, clip 0.2/0.2, token-mean loss.",
-        "Shao et al. 2024; notes 1.1 and 6 (GRPO)",
-        _PLAIN_GRPO,
-    ),
-    "dapo": Method(
-        "DAPO: clip-higher 0.28, dynamic sampling (drop zero-variance groups) with a batch buffer of 4 x B0 (the "
-        "authors' DAPO code), token-level loss, no KL. Set epsilon_high=0.2 for the authors' own DAPO code, which hard-codes the clip.",
-        "Yu et al. 2025, arXiv 2503.14476; notes 6 (DAPO) and 7.4",
-        {
-            **_PLAIN_GRPO,
-            "retention": True,
-            "batch_buffer": True,
-            "batch_buffer_capacity": 4.0,
-            "epsilon_high": 0.28,
-            "beta": 0.0,
-        },
-    ),
-    "entropy_bonus": Method(
-        "GRPO plus TRL's entropy bonus (entropy_coef 0.001, a common value; the paper gives none).",
-        "entropy regularisation baseline; notes 2 (why UEC-RL avoids it)",
-        {**_PLAIN_GRPO, "entropy_coef": 0.001},
-    ),
-    "kl_cov": Method(
-        "KL-Cov: |log p - log p_old| penalty (coef 1) on the top 2e-3 tokens by covariance; no KL to reference.",
-        "Cui et al. 2025, arXiv 2505.22617 (verl 7B recipe); notes 6 (KL-Cov)",
-        {**_PLAIN_GRPO, "kl_cov_ratio": 2e-3, "kl_cov_coef": 1.0, "beta": 0.0},
-    ),
-    "clip_cov": Method(
-        "Clip-Cov: drop the gradient of 2e-4 of the tokens with covariance in (1, 5); no KL to reference.",
-        "Cui et al. 2025, arXiv 2505.22617; notes 6 (Clip-Cov)",
-        {**_PLAIN_GRPO, "clip_cov_ratio": 2e-4, "clip_cov_bounds": (1.0, 5.0), "beta": 0.0},
-    ),
-    "entropy_adv": Method(
-        "Entropy-Adv: advantage + min(0.4 x token entropy, |A| / 2), entropy detached.",
-        "Cheng et al. 2025, arXiv 2506.14758; notes 6 (Entropy-Adv)",
-        {**_PLAIN_GRPO, "entropy_adv_alpha": 0.4, "entropy_adv_kappa": 2.0},
-    ),
-    "uec_rl": Method(
-        "UEC-RL with the released code's semantics (the defaults of UECConfig).",
-        "UEC-RL, arXiv 2604.14646, code github.com/597358816/EFRame; notes 1.2-1.8",
-        {},
-    ),
-    "uec_rl_paper": Method(
-        "UEC-RL with the paper text's rules: exploration keeps A > 0, replay takes A > A0.",
-        "UEC-RL paper text; notes 1.4, 1.7 and 1.10",
-        {"exploration_rule": "positive", "replay_rule": "positive"},
-    ),
-    "uec_rl_no_explore": Method(
-        "Ablation: UEC-RL without targeted exploration (no extra rollouts).",
-        "UEC-RL ablation; notes 3.3",
-        {"exploration": False},
-    ),
-    "uec_rl_no_replay": Method(
-        "Ablation: UEC-RL without the replay stabiliser.",
-        "UEC-RL ablation; notes 3.3",
-        {"replay": False},
-    ),
-    "uec_rl_no_retention": Method(
-        "Ablation: UEC-RL without selective retention (every sample is kept).",
-        "UEC-RL ablation; notes 3.3",
-        {"retention": False},
-    ),
-}
-
-
 def method_config(method: str, **overrides: Any) -> UECConfig:
-    """The :class:`UECConfig` of a registered ``method``; keyword ``overrides`` (any field) win over its own."""
+    """The :class:`UECConfig` of a registered ``method``; keyword ``overrides`` (any field) win over its
+    own."""
     check_choice("method", method, METHODS)
     names = {f.name for f in fields(UECConfig)}
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ParameterError(f"unknown UECConfig field(s) {unknown}; see help(UECConfig) for the fields")
     return UECConfig(**{**METHODS[method].overrides, **overrides})
-
-
-def methods_table() -> str:
-    """The paper index as a markdown table: method, what it is, source."""
-    rows = [f"| `{name}` | {m.summary} | {m.source} |" for name, m in METHODS.items()]
-    return "\n".join(["| method | what it is | source |", "|---|---|---|", *rows])

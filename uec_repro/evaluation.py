@@ -74,7 +74,8 @@ def sample(
     images: Sequence[list[Any] | None] | None = None,
 ) -> Samples:
     """Draw ``n`` completions per prompt; ``batch_size`` counts sequences (prompts x samples) per call.
-    ``images``: the images of each prompt, for a vision-language model (``tokenizer`` is then its processor)."""
+    ``images``: the images of each prompt, for a vision-language model (``tokenizer`` is then its
+    processor)."""
     import torch
 
     check_int("n", n, minimum=1)
@@ -217,8 +218,8 @@ def evaluate_policy(
 def summarize(
     per_prompt: Sequence[dict[str, Any]], *, ks: Sequence[int], hard_group_size: int
 ) -> dict[str, float]:
-    """The summary of :func:`evaluate_policy` from its per-prompt records (e.g. those of several processes, each of
-    which evaluated a share of the prompts)."""
+    """The summary of :func:`evaluate_policy` from its per-prompt records (e.g. those of several processes,
+    each of which evaluated a share of the prompts)."""
     m, n = len(per_prompt), per_prompt[0]["n"]
     summary = {f"pass@{k}": sum(pass_at_k(n, p["correct"], k) for p in per_prompt) / m for k in ks}
     summary.update(

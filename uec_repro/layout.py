@@ -26,3 +26,19 @@ def variant_name(method: str, sweep: dict[str, Any]) -> str:
 def run_folder(experiment_dir: str | Path, variant: str, seed: int) -> Path:
     """The folder of one run: ``<experiment_dir>/<variant>/seed<seed>``."""
     return Path(experiment_dir) / variant / f"seed{seed}"
+
+
+def is_reference(experiment_dir: str | Path) -> bool:
+    """Whether ``experiment_dir`` is a shipped reference (``data/reference/<name>``): read-only results."""
+    parts = Path(experiment_dir).resolve().parts
+    return any(parts[i : i + 2] == ("data", "reference") for i in range(len(parts) - 1))
+
+
+def figures_folder(experiment_dir: str | Path, figures_dir: str, notebook: str) -> Path:
+    """Where a notebook writes its figures: ``figures_dir`` when given, else ``<experiment_dir>/figures``, or,
+    for a shipped reference (never written to by default), ``runs/figures/<notebook>/<reference name>``."""
+    if figures_dir:
+        return Path(figures_dir)
+    if is_reference(experiment_dir):
+        return Path("runs") / "figures" / notebook / Path(experiment_dir).resolve().name
+    return Path(experiment_dir) / "figures"

@@ -4,11 +4,12 @@ TRL packs a batch's images together; UEC-RL keeps, buffers, replays and re-batch
 :func:`split_images` cuts TRL's packed inputs into one record per sample and :func:`collate_images` packs any
 list of such records again, in the layout TRL's loss reads.
 
-Supported is the Qwen-VL layout (Qwen2-VL, Qwen2.5-VL, Qwen3-VL; the paper's Geometry3K model): ``pixel_values``
-holds the patch rows of all images one after another, ``image_grid_thw`` one (t, h, w) row per image (an image
-has t x h x w patch rows), ``num_images`` the number of images of each sample, and ``mm_token_type_ids`` one row
-per sample over prompt and completion (1 at image tokens, which are all in the prompt). Other layouts (tiles,
-one pixel tensor per image, ``token_type_ids``) raise a :class:`ParameterError` naming their keys.
+Supported is the Qwen-VL layout (Qwen2-VL, Qwen2.5-VL, Qwen3-VL; the paper's Geometry3K model):
+``pixel_values`` holds the patch rows of all images one after another, ``image_grid_thw`` one (t, h, w) row
+per image (an image has t x h x w patch rows), ``num_images`` the number of images of each sample, and
+``mm_token_type_ids`` one row per sample over prompt and completion (1 at image tokens, which are all in the
+prompt). Other layouts (tiles, one pixel tensor per image, ``token_type_ids``) raise a :class:`ParameterError`
+naming their keys.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ OTHER_LAYOUTS = (
 
 
 def split_images(output: dict[str, Any], prompt_mask: torch.Tensor) -> list[dict[str, torch.Tensor] | None]:
-    """One record per row of TRL's batch ``output``: the sample's ``pixel_values`` rows, its ``image_grid_thw``
-    rows and the ``mm_token_type_ids`` of its prompt tokens (unpadded, aligned with its prompt ids). ``None`` for
-    every row of a batch without images (a text task, or one whose images TRL dropped for truncated image
-    tokens). ``prompt_mask`` is the batch's left-padded prompt mask."""
+    """One record per row of TRL's batch ``output``: the sample's ``pixel_values`` rows, its
+    ``image_grid_thw`` rows and the ``mm_token_type_ids`` of its prompt tokens (unpadded, aligned with its
+    prompt ids). ``None`` for every row of a batch without images (a text task, or one whose images TRL
+    dropped for truncated image tokens). ``prompt_mask`` is the batch's left-padded prompt mask."""
     other = [key for key in OTHER_LAYOUTS if key in output]
     if other:
         raise ParameterError(

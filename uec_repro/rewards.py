@@ -22,7 +22,8 @@ How a completion is scored (the authors' code: reward = accuracy of the last ``\
 
 Nothing here raises on model output or runs code from it: whatever the completion holds (1 MB of text,
 10,000 nested braces, ``10^{10^{10}}``, unicode, Python source) the result is 0.0 or 1.0, within about
-``MATH_VERIFY_TIMEOUT_S + KILL_MARGIN_S`` (2 s) per completion; ``benchmarks/answer_checker_fuzz.py`` measures it.
+``MATH_VERIFY_TIMEOUT_S + KILL_MARGIN_S`` (2 s) per completion; ``benchmarks/answer_checker_fuzz.py`` measures
+it.
 """
 
 from __future__ import annotations
@@ -124,9 +125,10 @@ _FRAC_SHORTHAND = re.compile(r"\\frac\s*(\d|\{[^{}]*\})\s*(\d|\{[^{}]*\})")
 def clean_answer(answer: str) -> str:
     """A LaTeX-preserving normal form of a final answer (spaces kept, so ``\\pi r`` stays ``\\pi r``).
 
-    Removes ``$`` (and ``\\$``), spacing commands, ``\\left``/``\\right``, ``\\displaystyle``, trailing units (``\\text{ cm}^2``,
-    ``units``), degree marks, a leading ``x =``, a trailing period, ``\\%``; rewrites ``\\dfrac``/``\\tfrac`` as
-    ``\\frac``, ``\\frac12`` as ``\\frac{1}{2}``, unwraps ``\\text{...}``; drops thousands separators.
+    Removes ``$`` (and ``\\$``), spacing commands, ``\\left``/``\\right``, ``\\displaystyle``, trailing units
+    (``\\text{ cm}^2``, ``units``), degree marks, a leading ``x =``, a trailing period, ``\\%``; rewrites
+    ``\\dfrac``/``\\tfrac`` as ``\\frac``, ``\\frac12`` as ``\\frac{1}{2}``, unwraps ``\\text{...}``; drops
+    thousands separators.
     """
     text = answer.strip().replace("\u2212", "-").replace("\\$", "").replace("$", "")
     for old, new in (
@@ -205,11 +207,11 @@ class _MathVerifyWorker:
     """One long-lived ``python -m uec_repro._verify_worker`` process per parent process, shared by threads.
 
     Requests and replies are JSON lines over pipes. The worker says ``ready`` once its imports are done
-    (:data:`WORKER_START_TIMEOUT_S`). Each comparison has a budget of ``timeout_s``, enforced in the worker (it
-    replies ``t``); when no reply comes within ``timeout_s + kill_margin_s`` the worker is killed (the
-    comparison scores 0) and a fresh one is started at once, loading while the caller moves on. Started lazily:
-    runs whose answers are all plain numbers never start it. A forked child (e.g. a data-loader worker) starts
-    its own.
+    (:data:`WORKER_START_TIMEOUT_S`). Each comparison has a budget of ``timeout_s``, enforced in the worker
+    (it replies ``t``); when no reply comes within ``timeout_s + kill_margin_s`` the worker is killed (the
+    comparison scores 0) and a fresh one is started at once, loading while the caller moves on. Started
+    lazily: runs whose answers are all plain numbers never start it. A forked child (e.g. a data-loader
+    worker) starts its own.
     """
 
     def __init__(
@@ -306,8 +308,9 @@ def accuracy_reward(completions: Sequence[Any], answer: Sequence[str], **kwargs:
 def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
     """1.0 where the completion is ``<think>...</think>`` followed by a ``\\boxed{...}``, else 0.0.
 
-    The authors' format check (``<think>.*</think>.*\\boxed{.*}.*`` as a full match), written as a linear scan so
-    adversarial text cannot make a regex backtrack. Not part of the default reward, as in the authors' code.
+    The authors' format check (``<think>.*</think>.*\\boxed{.*}.*`` as a full match), written as a linear scan
+    so adversarial text cannot make a regex backtrack. Not part of the default reward, as in the authors'
+    code.
     """
     scores = []
     for completion in completions:

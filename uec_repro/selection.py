@@ -1,6 +1,8 @@
-"""UEC-RL's sample selection, top to bottom: which prompts are explored, which samples are kept, what is replayed.
+"""UEC-RL's sample selection, top to bottom: which prompts are explored, which samples are kept, what is
+replayed.
 
-One training step of the authors' released code (notes, section 1.8), with the function that does each part::
+One training step of the authors' released code (docs/paper.md#one-training-step), with the function that does
+each part::
 
     rewards of the G standard rollouts per prompt
     A      = group_advantages(rewards, G)                         # GRPO, unbiased std (the trainer: TRL's)
@@ -17,9 +19,10 @@ One training step of the authors' released code (notes, section 1.8), with the f
 Every function takes and returns plain tensors or lists and has no state; the buffers hold opaque samples
 (whatever the trainer stores per sample), so each rule can be checked by hand.
 
-Paper vs. released code (notes, 1.10): the defaults are the released code's; the paper-text variants are
-``exploration_rule="positive"`` (keep exploration samples with A > 0) and ``replay_rule="positive"``
-(enter the replay buffer when A > A0); ``"abs>0.5"`` is the authors' later (ICR) exploration filter.
+Paper vs. released code (docs/paper.md#paper-versus-code): the defaults are the released code's; the
+paper-text variants are ``exploration_rule="positive"`` (keep exploration samples with A > 0) and
+``replay_rule="positive"`` (enter the replay buffer when A > A0); ``"abs>0.5"`` is the authors' later (ICR)
+exploration filter.
 """
 
 from __future__ import annotations
@@ -45,8 +48,8 @@ __all__ = [
 ]
 
 EXPLORATION_RULES = {
-    "abs>1": "released code: keep exploration samples with |A| > 1 (rare successes and, in mostly-solved groups, "
-    "failures)",
+    "abs>1": "released code: keep exploration samples with |A| > 1 (rare successes and, in mostly-solved "
+    "groups, failures)",
     "abs>0.5": "authors' later code (ICR): keep exploration samples with |A| > 0.5",
     "positive": "paper text: keep exploration samples with positive advantage, A > 0",
 }
@@ -57,9 +60,9 @@ REPLAY_RULES = {
 
 
 def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-6) -> torch.Tensor:
-    """GRPO advantages (r - mean) / (std + eps) within consecutive groups, std unbiased, eps 1e-6 as in the authors'
-    code. The trainer uses TRL's advantages (the same with eps 1e-4); for binary rewards both give the same kept and
-    replayed sets (``tests/test_selection.py`` checks the rules with TRL's eps)."""
+    """GRPO advantages (r - mean) / (std + eps) within consecutive groups, std unbiased, eps 1e-6 as in the
+    authors' code. The trainer uses TRL's advantages (the same with eps 1e-4); for binary rewards both give
+    the same kept and replayed sets (``tests/test_selection.py`` checks the rules with TRL's eps)."""
     if rewards.numel() % group_size:
         raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
     grouped = rewards.float().view(-1, group_size)
@@ -95,7 +98,8 @@ def drop_overlong(advantages: torch.Tensor, truncated: torch.Tensor) -> torch.Te
 
 
 def replay_entry(advantages: torch.Tensor, rule: str = "abs", threshold: float = 1.0) -> torch.Tensor:
-    """Samples of an update that enter the replay buffer, by one of :data:`REPLAY_RULES` with A0 = ``threshold``."""
+    """Samples of an update that enter the replay buffer, by one of :data:`REPLAY_RULES` with A0 =
+    ``threshold``."""
     if rule == "abs":
         return advantages.abs() > threshold
     if rule == "positive":
@@ -104,10 +108,11 @@ def replay_entry(advantages: torch.Tensor, rule: str = "abs", threshold: float =
 
 
 class BatchBuffer:
-    """FIFO of filtered samples; an update happens only when it holds at least one full batch of ``batch_size``.
+    """FIFO of filtered samples; an update happens only when it holds at least one full batch of
+    ``batch_size``.
 
-    ``pop`` returns the oldest ``floor(len / batch_size) * batch_size`` samples (one or more whole batches). On
-    overflow past ``capacity`` the oldest samples are dropped (counted in ``dropped``).
+    ``pop`` returns the oldest ``floor(len / batch_size) * batch_size`` samples (one or more whole batches).
+    On overflow past ``capacity`` the oldest samples are dropped (counted in ``dropped``).
     """
 
     def __init__(self, batch_size: int, capacity: int) -> None:
@@ -147,7 +152,8 @@ class BatchBuffer:
 
 
 class ReplayBuffer:
-    """The newest ``capacity`` high-advantage samples; replayed samples stay until newer ones push them out."""
+    """The newest ``capacity`` high-advantage samples; replayed samples stay until newer ones push them
+    out."""
 
     def __init__(self, batch_size: int, capacity: int) -> None:
         if batch_size < 1 or capacity < batch_size:

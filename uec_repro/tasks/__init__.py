@@ -74,13 +74,14 @@ def load_task(
         n: number of examples (built-in default: :data:`DEFAULT_SIZES`; hub default: the whole split).
         seed: sampling seed (built-in: which problems; hub: which ``n`` rows when ``n`` is given).
         difficulties: restrict built-in tasks to these tiers.
-        tokenizer: prompts become chat messages when it has a chat template (or is ``None``), plain text otherwise.
+        tokenizer: prompts become chat messages when it has a chat template (or is ``None``), plain text
+            otherwise.
         data_path: hub tasks only: a local copy (folder or parquet/json file) to read instead of the hub.
         cache_dir: hub tasks only: the ``datasets`` cache directory.
 
     Bad data never reaches a trainer: malformed hub rows (missing or empty problem or answer, a broken or
-    missing image...) are skipped and counted in one :class:`~uec_repro.tasks.hub.MalformedRowsWarning`, a split
-    without a valid row is a :class:`ParameterError`, and a generated row that breaks the schema raises
+    missing image...) are skipped and counted in one :class:`~uec_repro.tasks.hub.MalformedRowsWarning`, a
+    split without a valid row is a :class:`ParameterError`, and a generated row that breaks the schema raises
     :class:`BadExampleError` naming its id.
     """
     import datasets

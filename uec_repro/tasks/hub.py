@@ -62,12 +62,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..offline import offline_mode
 from ..validation import ParameterError, check_choice, check_int
 from .schema import BadExampleError, make_example
 
 HUB_PROBE_TIMEOUT_S = 3.0
-TRUE_VALUES = {"1", "ON", "YES", "TRUE"}
-OFFLINE_ENV_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 DATA_SUFFIXES = (".parquet", ".jsonl", ".json")
 
 
@@ -152,16 +151,6 @@ def _dataset_to_table(ds: Any):
     return ds.with_format("arrow")[:]
 
 
-def offline_mode() -> bool:
-    """True when any of HF_HUB_OFFLINE / HF_DATASETS_OFFLINE / TRANSFORMERS_OFFLINE is set now, or the
-    libraries were imported in offline mode (both read these variables once, at import)."""
-    import datasets
-    from huggingface_hub import constants
-
-    env = any(os.environ.get(var, "").strip().upper() in TRUE_VALUES for var in OFFLINE_ENV_VARS)
-    return env or bool(constants.HF_HUB_OFFLINE) or bool(datasets.config.HF_HUB_OFFLINE)
-
-
 def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
     """One quick HEAD request to the Hub endpoint (``HF_ENDPOINT``); False on any error."""
     from huggingface_hub import constants
@@ -213,14 +202,15 @@ def _unavailable(
 ) -> DatasetUnavailableError:
     config = f", {spec.config!r}" if spec.config else ""
     return DatasetUnavailableError(
-        f"Dataset {spec.name!r} (Hub id {spec.hub_id!r}{', config ' + repr(spec.config) if spec.config else ''}, split {split!r}) "
-        f"is not available: {why}, and it is not in the datasets cache ({cache}). "
-        f"To make it available: (1) run once with network access, e.g. "
-        f"`datasets.load_dataset({spec.hub_id!r}{config})` or `load_task({spec.name!r}, {split!r})`, so it lands "
-        f"in the cache (pass the same cache_dir=, or set HF_HOME / HF_DATASETS_CACHE); later runs read it from "
-        f"there, offline too; or (2) download it on a machine with network access (`hf download {spec.hub_id} "
-        f"--repo-type dataset --local-dir DIR`, or `load_dataset(...).save_to_disk(DIR)`), copy DIR here and pass "
-        f"data_path=DIR. Cause: {type(exc).__name__}: {exc}"
+        f"Dataset {spec.name!r} (Hub id "
+        f"{spec.hub_id!r}{', config ' + repr(spec.config) if spec.config else ''}, split {split!r}) is not "
+        f"available: {why}, and it is not in the datasets cache ({cache}). To make it available: (1) run "
+        f"once with network access, e.g. `datasets.load_dataset({spec.hub_id!r}{config})` or "
+        f"`load_task({spec.name!r}, {split!r})`, so it lands in the cache (pass the same cache_dir=, or set "
+        f"HF_HOME / HF_DATASETS_CACHE); later runs read it from there, offline too; or (2) download it on a "
+        f"machine with network access (`hf download {spec.hub_id} --repo-type dataset --local-dir DIR`, or "
+        f"`load_dataset(...).save_to_disk(DIR)`), copy DIR here and pass data_path=DIR. Cause: "
+        f"{type(exc).__name__}: {exc}"
     )
 
 
@@ -264,7 +254,8 @@ def _split_files(spec: HubDataset, split: str, folder: Path) -> list[Path]:
         listed = [str(p.relative_to(folder)) for p in found[:20]]
         raise ParameterError(
             f"data_path={str(folder)!r} has no data file for split {split!r} of {spec.name} (expected e.g. "
-            f"'data/{split}-00000-of-00001.parquet', '{split}.parquet' or '{split}.jsonl'); data files found: {listed}"
+            f"'data/{split}-00000-of-00001.parquet', '{split}.parquet' or '{split}.jsonl'); data files "
+            f"found: {listed}"
         )
     for suffix in DATA_SUFFIXES:  # one format: parquet first
         chosen = [p for p in matches if p.suffix == suffix]
@@ -411,7 +402,7 @@ def _row_id(spec: HubDataset, split: str, index: int) -> str:
 
 
 def _text(value: Any) -> str | None:
-    """A string as is, a finite number as a string (``5`` -> ``"5"``), anything else (None, NaN, lists) None."""
+    """A string as is, a finite number as a string (``5`` -> ``"5"``), else (None, NaN, lists) None."""
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
@@ -445,7 +436,7 @@ def _final_answer(spec: HubDataset, answer: Any) -> str | None:
 
 
 def _to_pil(value: Any):
-    """A PIL image from what ``datasets`` stores for an Image feature: a PIL image, ``{"bytes", "path"}``, or a path."""
+    """A PIL image from a stored ``datasets`` Image feature: a PIL image, ``{"bytes", "path"}`` or a path."""
     from PIL import Image
 
     if isinstance(value, Image.Image):

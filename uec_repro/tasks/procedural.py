@@ -72,8 +72,8 @@ def generate_split(
         misses += 1
         if misses > patience:
             raise ParameterError(
-                f"n={n} is more than the {split!r} split of task {source!r} can supply for difficulties {tiers} "
-                f"(found {len(rows)} distinct problems); ask for fewer or allow more tiers"
+                f"n={n} is more than the {split!r} split of task {source!r} can supply for difficulties "
+                f"{tiers} (found {len(rows)} distinct problems); ask for fewer or allow more tiers"
             )
         problem = make_problem(rng, rng.choices(tiers, weights)[0])
         if problem.question in seen or split_of(problem.question) != split:

@@ -1,8 +1,8 @@
 """The paper's prompt format, applied through the tokenizer's chat template when it has one.
 
 The authors' code appends a fixed format instruction (``FORMAT_PROMPT`` in their example scripts,
-see notes section 5) to the question after one space, then applies the model's chat template with a
-generation prompt. TRL applies the chat template itself when a prompt is a list of messages, so we
+see docs/paper.md#evaluation-protocol) to the question after one space, then applies the model's chat template
+with a generation prompt. TRL applies the chat template itself when a prompt is a list of messages, so we
 return messages for chat models and a plain string otherwise.
 """
 

@@ -1,8 +1,9 @@
-"""Measurement helpers for the benchmarks in ``benchmarks/``: statistics of repeated timings, peak memory,
+"""Measurement helpers of the benchmarks: statistics of repeated timings, peak memory,
 weight memory, matmul throughput, FLOP counts and the environment a measurement ran in.
 
 Timings on a shared machine are noisy, so the benchmarks compare variants inside one process, interleaved
-(A, B, A, B, ...), and report medians and spreads of the per-repetition ratios, never absolute times across runs.
+(A, B, A, B, ...), and report medians and spreads of the per-repetition ratios, never absolute times across
+runs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ __all__ = [
 
 
 def summarize(values: Sequence[float]) -> dict[str, float | int]:
-    """``n``, ``median``, quartiles ``q1``/``q3`` (inclusive method), ``iqr``, ``min``, ``max`` and ``mean``."""
+    """``n``, ``median``, quartiles ``q1``/``q3`` (inclusive method), ``iqr``, ``min``, ``max`` and
+    ``mean``."""
     data = sorted(float(v) for v in values)
     if not data:
         raise ValueError("summarize needs at least one value")
@@ -64,9 +66,9 @@ def paired_ratios(numerators: Sequence[float], denominators: Sequence[float]) ->
 
 
 def block_ratios(numerators: Sequence[float], denominators: Sequence[float], block: int) -> list[float]:
-    """Ratios of sums over consecutive blocks of ``block`` paired values (a trailing partial block is dropped):
-    for per-step costs that vary by design (updates on some steps, replay every few) the ratio of block totals
-    is the cost ratio, and the spread over blocks its uncertainty."""
+    """Ratios of sums over consecutive blocks of ``block`` paired values (a trailing partial block is
+    dropped): for per-step costs that vary by design (updates on some steps, replay every few) the ratio of
+    block totals is the cost ratio, and the spread over blocks its uncertainty."""
     if block < 1:
         raise ValueError(f"block={block} must be >= 1")
     paired_ratios(numerators, denominators)  # same checks
@@ -120,8 +122,8 @@ def cuda_memory_mb() -> dict[str, float] | None:
 
 
 def weight_bytes(model: Any) -> dict[str, int]:
-    """Bytes held by a model's weights as stored: ``base`` (frozen parameters and buffers, 4-bit weights at their
-    packed size plus their quantisation state) and ``trainable`` (the adapter)."""
+    """Bytes held by a model's weights as stored: ``base`` (frozen parameters and buffers, 4-bit weights at
+    their packed size plus their quantisation state) and ``trainable`` (the adapter)."""
     import torch
 
     def state_bytes(
@@ -173,8 +175,8 @@ def matmul_flops_per_second(
 
 
 def count_flops(function: Callable[[], Any]) -> tuple[Any, int]:
-    """Run ``function`` under torch's FLOP counter; returns its result and the FLOPs of the matrix products and
-    attention it ran (forward and backward)."""
+    """Run ``function`` under torch's FLOP counter; returns its result and the FLOPs of the matrix products
+    and attention it ran (forward and backward)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
@@ -188,7 +190,7 @@ def measurement_environment() -> dict[str, Any]:
     the CUDA device, or the string "no CUDA"."""
     import torch
 
-    from .experiments import environment_record
+    from uec_repro.experiments import environment_record
 
     record = environment_record()
     record["torch_threads"] = torch.get_num_threads()

@@ -1,15 +1,15 @@
-"""Kill-and-resume check: runs killed at chosen or random points, rerun until they finish, must end exactly as an
-uninterrupted run with the same seed (``make stress``; the tests run a short chain of it).
+"""Kill-and-resume check: runs killed at chosen or random points, rerun until they finish, must end exactly as
+an uninterrupted run with the same seed (``make stress``; the tests run a short chain of it).
 
 A chain is one run directory: attempt 1 is killed at the first kill point, the rerun resumes from its newest
-complete checkpoint and is killed at the next point, and so on; the last rerun finishes. A kill point is either
-a fault point (:mod:`uec_repro.faults`: the process sends itself SIGKILL or SIGTERM when it reaches e.g. the
-update of step 5) or, last in every second chain, a wall-clock delay after which this process kills it from
-outside (if the attempt finishes first, that kill is not counted). At the end the
+complete checkpoint and is killed at the next point, and so on; the last rerun finishes. A kill point is
+either a fault point (:mod:`uec_repro.faults`: the process sends itself SIGKILL or SIGTERM when it reaches
+e.g. the update of step 5) or, last in every second chain, a wall-clock delay after which this process kills
+it from outside (if the attempt finishes first, that kill is not counted). At the end the
 metrics file must hold each step exactly once and equal the uninterrupted run's, value for value (wall times
 and memory aside), and so must the final evaluation.
 
-    python -m uec_repro.stress --kills 20 --out benchmarks/results/stress.json
+    python -m benchmarks.stress --kills 20 --out benchmarks/results/stress.json
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,12 +27,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .faults import FAULT_POINTS
-from .validation import ParameterError, check_int
+from uec_repro.faults import FAULT_POINTS
+from uec_repro.validation import ParameterError, check_int
 
 __all__ = ["Kill", "StressReport", "compare_runs", "run_chain", "stress"]
 
-# one short uec_rl run whose steps pass every fault point: updates, replays due at steps 3 and 6, checkpoints every 2
+# one short uec_rl run whose steps pass every fault point: updates, replays due at steps 3 and 6,
+# checkpoints every 2
 STRESS_SETTINGS: dict[str, Any] = {
     "method": "uec_rl",
     "steps": 6,
@@ -142,7 +144,8 @@ def compare_runs(reference: Path, resumed: Path) -> list[str]:
 def run_chain(
     settings: dict[str, Any], folder: Path, kills: list[Kill], reference: Path, report: StressReport
 ) -> None:
-    """One run directory killed at each of ``kills`` in turn, then finished; adds what happened to ``report``."""
+    """One run directory killed at each of ``kills`` in turn, then finished; adds what happened to
+    ``report``."""
     settings = {**settings, "output_dir": str(folder)}
     for kill in kills:
         code = attempt(settings, kill)
@@ -165,8 +168,8 @@ def run_chain(
 
 
 def reachable_points(reference: Path, checkpoint_every: int) -> dict[str, list[int]]:
-    """The steps at which the reference run passed each fault point (read from its metrics; the step-0 row is the
-    probe of the initial policy, before any training step)."""
+    """The steps at which the reference run passed each fault point (read from its metrics; the step-0 row is
+    the probe of the initial policy, before any training step)."""
     rows = [row for row in _rows(reference) if row["step"] > 0]
     return {
         "generation": [row["step"] for row in rows],
@@ -179,8 +182,8 @@ def reachable_points(reference: Path, checkpoint_every: int) -> dict[str, list[i
 def random_kills(
     count: int, reachable: dict[str, list[int]], rng: random.Random, seconds: float, timed: bool
 ) -> list[Kill]:
-    """``count`` kill points for one chain: fault points at steps where the run passes them, in increasing order
-    of step, then (``timed``) a last kill from outside after a random part of a run's duration."""
+    """``count`` kill points for one chain: fault points at steps where the run passes them, in increasing
+    order of step, then (``timed``) a last kill from outside after a random part of a run's duration."""
     points = [point for point in FAULT_POINTS if reachable[point]]
     timed = timed and count > 1
     kills = sorted(
@@ -218,7 +221,7 @@ def stress(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m uec_repro.stress",
+        prog="python -m benchmarks.stress",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -240,8 +243,6 @@ def main(argv: list[str] | None = None) -> int:
     except ParameterError as error:
         print(f"uec-repro stress: error: {error}", file=sys.stderr)
         return 2
-    import shutil
-
     shutil.rmtree(args.work_dir, ignore_errors=True)
     report = stress(args.kills, args.work_dir, per_run=args.per_run, seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
