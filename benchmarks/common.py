@@ -346,6 +346,14 @@ def read_metrics(trainer: Any) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------------
+def relative_record(record: Any) -> Any:
+    """``record`` with every absolute path under the repository made relative (a committed record holds no
+    machine path)."""
+    from uec_repro.cli import relative_paths
+
+    return relative_paths(record, ROOT)
+
+
 def write_results(
     out: str | Path, name: str, mode: str, record: dict[str, Any], rows: list[dict[str, Any]]
 ) -> Path:

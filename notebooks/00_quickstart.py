@@ -21,13 +21,19 @@
 # UEC-RL (*Targeted Exploration via Unified Entropy Control*, ACL 2026 Findings) starts from two failure
 # modes of GRPO, the standard RL recipe for reasoning models:
 #
-# * **too little exploration**: when all G answers to a prompt are wrong, the group has no advantage
-#   signal, the prompt teaches nothing, and the policy's entropy collapses;
-# * **unstable training** when one tries to fix that by adding entropy.
+# * **entropy collapse**: the policy sharpens on the prompts it already solves (reinforcing answers that are
+#   already likely lowers entropy, see `06_entropy_mechanics`), and stops trying other reasoning paths;
+# * **wasted hard prompts**: when all G answers to a prompt are wrong, every advantage is 0, so the prompts
+#   the model most needs to learn teach it nothing; and raising entropy by other means (bonuses, wider
+#   clips) tends to make training unstable.
 #
-# Its answer: spend extra, hotter rollouts only on the prompts GRPO fails completely (**targeted
-# exploration**), keep only the informative samples (**selective retention**), and pull the entropy back with
-# a **replay** of well-rewarded samples (the **stabiliser**).
+# The paper's answer: spend extra, hotter rollouts only on the prompts GRPO fails completely (**targeted
+# exploration**, meant to raise entropy where it is needed), keep only the informative samples (**selective
+# retention**), and periodically retrain on a **replay** buffer (the **stabiliser**, meant to lower entropy
+# again). In the released code, which is this package's default, a sample enters the replay buffer when its
+# advantage is large in absolute value, |A| > 1: large negative advantages are replayed too (the paper-text
+# variant `uec_rl_paper` replays A > 1 only). Whether the two halves move entropy as the paper says, and
+# which way the sum goes, is something these runs measure; section 5 prints what this run shows.
 #
 # This tour runs everything on the package's *toy policy*: a ~1 M-parameter model organism that the package
 # builds on this machine (about 3 minutes the first time, then cached). It solves small arithmetic problems
@@ -122,8 +128,9 @@ results = {method: run_training(settings) for method, settings in runs.items()}
 # seed and measures the policy's token entropy there, so GRPO and UEC-RL are measured on the same footing
 # (step 0 is the untrained policy, identical for both). The entropy of the samples a method trains on
 # (`entropy/update_batch*` in `metrics.jsonl`) is not comparable: UEC-RL trains only on the samples it keeps.
-# What to look for: GRPO's entropy tends to fall as it sharpens on what it already solves; whether UEC-RL's
-# exploration holds it up at this scale is a question the runs answer, not a given.
+# The paper claims GRPO's entropy collapses and UEC-RL keeps it from collapsing. The cell after the plot
+# prints what these two runs show; the claims tables (`figures/claims.md`, 30 steps, and
+# `figures/paper/claims.md`, 150 steps) test both claims over several seeds, claims (a) and (b).
 
 # %%
 import matplotlib.pyplot as plt
@@ -143,6 +150,20 @@ for ax, title in zip(
     ax.set(title=title, xlabel="step")
     ax.legend()
 fig.tight_layout()
+
+# %%
+from uec_repro.results import probe_change
+
+steps_frame = pd.concat([frame.assign(variant=method) for method, frame in frames.items()])
+change = probe_change(steps_frame).set_index("variant")
+for method, row in change.iterrows():
+    print(
+        f"{method}: probe entropy {row.start:.3f} -> {row.end:.3f} nats from step {row.first_step:.0f} "
+        f"to {row.last_step:.0f}, a change of {row.change:+.3f}"
+    )
+gap = change.loc["uec_rl", "end"] - change.loc["grpo", "end"]
+print(f"at the last probe, UEC-RL minus GRPO: {gap:+.3f} nats")
+print("(one seed each: a sign, not a measurement; 03_baselines compares methods over seeds with intervals)")
 
 # %% [markdown]
 # ## Where next

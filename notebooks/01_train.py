@@ -29,10 +29,13 @@
 # 2. **hard-prompt detection**: a prompt whose G rewards are all 0 gives GRPO no signal at all;
 # 3. **targeted exploration**: G' extra completions per hard prompt at a higher temperature t';
 # 4. **selective retention**: keep standard samples with |A| > 0.05 and exploration samples that pass the
-#    exploration rule (released code: |A| > 1, the rare successes);
+#    exploration rule (released code: |A'| > 1; on hard prompts mostly the rare successes, but also the
+#    failures of a prompt where most of the G' succeed);
 # 5. **batch buffer**: update only once a full batch B0 of kept samples is there;
-# 6. **replay**: samples with large advantages enter a replay buffer that is trained on again every
-#    `replay_frequency` steps, which pulls the entropy back down.
+# 6. **replay**: updated samples with |A| > 1 (released code, the default: large negative advantages too;
+#    `replay_rule="positive"` keeps A > 1 only) enter a replay buffer that is trained on again every
+#    `replay_frequency` steps; by the paper's account this pulls the entropy back down (`02_ablation`
+#    compares runs without it).
 #
 # The other methods (`grpo`, `dapo`, `kl_cov`, ...) switch these pieces off and their own on; see
 # `uec_repro.config.methods_table()`.

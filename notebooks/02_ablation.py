@@ -18,12 +18,18 @@
 # %% [markdown]
 # # 02 · Ablation: exploration vs stabiliser
 #
-# UEC-RL has two halves that push entropy in opposite directions:
+# The paper's mechanism (`docs/paper.md#entropy-mechanics`): UEC-RL has two halves meant to push entropy in
+# opposite directions.
 #
-# * the **exploration** half (hot rollouts on hard prompts, kept only when they carry a large advantage)
-#   reinforces tokens the policy found unlikely: Cov(log π, A) < 0, entropy goes **up**;
-# * the **stabiliser** half (replay of high-advantage samples) reinforces what the policy already does well:
-#   Cov(log π, A) > 0, entropy goes **down**.
+# * The **exploration** half (hot rollouts on hard prompts; the released rule keeps those with |A'| > 1,
+#   on hard prompts mostly the rare successes) reinforces tokens the policy found unlikely:
+#   Cov(log π, A) < 0, entropy goes **up**.
+# * The **stabiliser** half (replay of the updated samples with |A| > 1 in the released code, this package's
+#   default, so large negative advantages are replayed too; the paper-text variant `uec_rl_paper` replays
+#   A > 1 only) retrains on what was already reinforced: Cov(log π, A) > 0, entropy goes **down**.
+#
+# If that holds here, removing exploration should end with lower entropy than the full method, and removing
+# replay with higher. The section "Does entropy move as the paper says?" below compares the runs read here.
 #
 # The ablation removes one piece at a time: `uec_rl_no_explore` (no extra rollouts), `uec_rl_no_replay` (no
 # stabiliser), `uec_rl_no_retention` (every sample kept, no filtering). The paper (Geometry3K, Qwen2.5-VL-7B)
@@ -91,6 +97,32 @@ runs = load_runs(experiment_dir)
 
 # %%
 figures.fig_ablation_bars(runs, out_dir)
+
+# %% [markdown]
+# ## Does entropy move as the paper says?
+# Final probe entropy (same probe prompts and draws for every run) of each ablation against the full method,
+# with a paired bootstrap interval over seeds and probe prompts. A difference counts only when its interval
+# excludes 0 (`uec_repro.results.verdict`).
+
+# %%
+from uec_repro.results import paired_differences
+
+expected = {"uec_rl_no_explore": "lower", "uec_rl_no_replay": "higher"}  # the paper's mechanism
+ablations = [v for v in expected if v in set(runs.runs["variant"])]
+if "uec_rl" in set(runs.runs["variant"]) and ablations:
+    entropy = paired_differences(runs, reference="uec_rl", metrics=["probe_entropy"], variants=ablations)
+    for row in entropy.itertuples():
+        if row.verdict not in ("higher", "lower"):
+            reading = "the interval contains 0, so these runs neither confirm nor contradict it"
+        else:
+            agree = row.verdict == expected[row.variant]
+            reading = "these runs agree" if agree else "these runs contradict it"
+        print(
+            f"{row.variant} ends {'above' if row.diff > 0 else 'below'} uec_rl: {row.value:.3f} vs "
+            f"{row.reference_value:.3f} nats at probe step {row.step:.0f}, paired difference {row.diff:+.3f} "
+            f"[{row.low:+.3f}, {row.high:+.3f}] ({row.verdict}).\n  The paper's mechanism expects "
+            f"{expected[row.variant]}: {reading}."
+        )
 
 # %% [markdown]
 # ## Where UEC-RL's training samples come from

@@ -40,16 +40,17 @@
 mode = "reference"  # "reference" (shipped results) or "runs" (your runs in experiment_dir)
 experiment_dir = "runs/default"  # read in "runs" mode
 reference_dir = "data/reference/paper"  # read in "reference" mode
-figures_dir = ""  # output folder; empty: figures/<reference name>, or experiment_dir/figures in "runs" mode
+figures_dir = ""  # output folder; empty: runs/figures/05_paper_figures/<name>, or experiment_dir/figures
 
 # %%
 from pathlib import Path
 
+from uec_repro.layout import figures_folder
 from uec_repro.validation import check_choice
 
 check_choice("mode", mode, ("reference", "runs"))
 source = Path(reference_dir if mode == "reference" else experiment_dir)
-figures_dir = figures_dir or (f"figures/{source.name}" if mode == "reference" else str(source / "figures"))
+figures_dir = str(figures_folder(source, figures_dir, "05_paper_figures"))  # never the tracked figures/
 
 # %%
 from uec_repro import figures
@@ -77,21 +78,36 @@ from uec_repro.claims import write_claims
 
 write_claims(runs, figures_dir)
 claims = pd.read_csv(Path(figures_dir) / "claims.csv")
+
+
+def show_claims(*ids: str) -> None:
+    """Print the claims table's rows ``ids`` (one per task block): our effect, interval and verdict."""
+    for row in claims[claims["id"].isin(ids)].itertuples():
+        print(
+            f"{row.claim} [{row.task}]: {row.effect:+.3f} [{row.low:+.3f}, {row.high:+.3f}] -> {row.verdict}"
+        )
+
+
 claims[["claim", "task", "effect", "low", "high", "seeds", "verdict"]]
 
 # %% [markdown]
 # ## Fig. 1 · GRPO's two failure modes
 # The paper's motivation (Geometry3K, Qwen2.5-VL-7B): (a) the policy's entropy collapses, (b) validation
-# accuracy is unstable. The paper's curve values were not recovered, so only ours are drawn.
+# accuracy is unstable. The paper's curve values were not recovered, so only ours are drawn; the lines after
+# the figure are our claims (a) and (h) from the table above.
 
 # %%
 figures.fig_grpo_failure_modes(main, figures_dir)
+show_claims("a", "h")
 
 # %% [markdown]
 # ## Entropy dynamics and response length (all methods)
+# The paper says UEC-RL keeps entropy and response length stable while GRPO's entropy collapses; our claim
+# (b) compares the final probe entropies.
 
 # %%
 figures.fig_entropy_dynamics(main, figures_dir)
+show_claims("b")
 
 # %% [markdown]
 # ## Training reward vs validation accuracy (EFRame Fig. 5 view)
@@ -101,9 +117,11 @@ figures.fig_reward_and_validation(main, figures_dir)
 
 # %% [markdown]
 # ## Pass@k curves
+# The paper: UEC-RL is ahead of the baselines from Pass@1 to Pass@k; our claims (c) and (d).
 
 # %%
 figures.fig_passk_curves(main, figures_dir)
+show_claims("c", "d")
 
 # %% [markdown]
 # ## Geometry3K: base / GRPO / UEC-RL
@@ -113,15 +131,16 @@ figures.fig_passk_curves(main, figures_dir)
 
 # %%
 figures.fig_geometry3k_bars(geometry, figures_dir, paper=paper)
+show_claims("i")
 
 # %% [markdown]
 # ## The math table (Qwen2.5-Math-7B) beside ours
 # The paper's columns run from easy (GSM8K) to hard (AIME24) benchmarks; ours are the difficulty tiers of the
 # arith test split (tier 1: 2-digit +- 1-digit ... tier 4: three operands with brackets), each with its paired
 # difference to GRPO. The paper's out-of-domain column (MMLU) has no counterpart here: the toys are
-# single-task specialists. Measured (40 test prompts x 8 samples, T = 1): the arith toy solves 0 geometry
-# problems (their prompts do not even fit its 128-position context) and `toy-geometry` solves 0.6 % of arith
-# problems, so an out-of-domain column would be a floor for every method, not a measurement.
+# single-task specialists: the arith toy cannot solve geometry problems (their prompts do not even fit its
+# 128-position context) and `toy-geometry` almost never solves arith ones (README, "No out-of-domain column"),
+# so an out-of-domain column would be a floor for every method, not a measurement.
 
 # %%
 figures.fig_math_table(main, figures_dir, paper=paper)
@@ -131,6 +150,7 @@ figures.fig_math_table(main, figures_dir, paper=paper)
 
 # %%
 figures.fig_ablation_bars(geometry, figures_dir, paper=paper)
+show_claims("e", "f", "g")
 
 # %%
 figures.fig_sensitivity(main, figures_dir)

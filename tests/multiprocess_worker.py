@@ -20,9 +20,9 @@ from uec_repro.config import method_config
 from uec_repro.layout import METRICS_FILE
 from uec_repro.models import LoraSettings, cast_trainable_to_fp32, load_policy
 from uec_repro.rewards import accuracy_reward
+from uec_repro.settings import launched_processes
 from uec_repro.tasks import load_task
 from uec_repro.trainer import Sample, UECTrainer
-from uec_repro.training import launched_processes
 
 GLOBAL_BATCH = 16  # B0, whatever the number of processes
 

@@ -450,7 +450,7 @@ def make_trainer(
         report_to="none",
         save_strategy="no",
         disable_tqdm=True,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         validation_every=0,
     )
     if "probe_every" in {f.name for f in dataclasses.fields(UECConfig)}:

@@ -365,15 +365,15 @@ CASES = [
     case(
         "uec-repro",
         ["train", "stepz=3", "output_dir={tmp}/runs/x"],
-        "setting 'stepz=3'",
-        "name=value with a name of ['method'",
+        "['--stepz', '3']",
+        "`uec-repro train --help` lists the flags",
         id="uec-repro train: unknown setting",
     ),
     case(
         "uec-repro",
         ["train", "steps", "output_dir={tmp}/runs/x"],
-        "setting 'steps'",
-        "name=value",
+        "['steps']",
+        "are not used",
         id="uec-repro train: no value",
     ),
     case(
@@ -389,6 +389,27 @@ CASES = [
         "method='ppo'",
         "choose one of ['base', 'grpo'",
         id="uec-repro train: unknown method",
+    ),
+    case(
+        "uec-repro",
+        ["train", "--steps", "0", "--output_dir", "{tmp}/runs/x"],
+        "steps=0",
+        "must be >= 1",
+        id="uec-repro train: --steps 0",
+    ),
+    case(
+        "uec-repro",
+        ["train", "--num_generations", "many"],
+        "--num_generations",
+        "invalid int value: 'many'",
+        id="uec-repro train: --num_generations not an int",
+    ),
+    case(
+        "uec-repro",
+        ["train", "--replay_rule", "sometimes", "--output_dir", "{tmp}/runs/x"],
+        "replay_rule='sometimes'",
+        "choose one of",
+        id="uec-repro train: bad UECConfig flag",
     ),
 ]
 

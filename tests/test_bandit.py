@@ -77,6 +77,89 @@ def test_random_bandits_agree_in_sign_with_the_prediction():
     assert table["predicted"].to_numpy() == pytest.approx(-0.05 * table["covariance"].to_numpy())
 
 
+def test_vanilla_and_natural_steps_of_a_two_arm_bandit_by_hand():
+    logits = np.log([0.8, 0.2])
+    advantage = np.array([-0.2, 0.8])  # r = [0, 1], E[r] = 0.2
+    # natural: eta A; vanilla: eta pi * A = eta [0.8 x -0.2, 0.2 x 0.8]
+    assert bandit.logit_step(logits, advantage, 0.5, "natural") == pytest.approx([-0.1, 0.4])
+    assert bandit.logit_step(logits, advantage, 0.5, "vanilla") == pytest.approx([-0.08, 0.08])
+    # two arms: Cov(f, g) = pi_1 pi_2 (f_1 - f_2)(g_1 - g_2), and log 0.8 - log 0.2 = ln 4
+    natural = -0.01 * 0.16 * math.log(4) * (-0.2 - 0.8)
+    vanilla = -0.01 * 0.16 * math.log(4) * (-0.16 - 0.16)
+    assert bandit.entropy_change_first_order(logits, advantage, 0.01, "natural") == pytest.approx(natural)
+    assert bandit.entropy_change_first_order(logits, advantage, 0.01, "vanilla") == pytest.approx(vanilla)
+    for kind, predicted in (("natural", natural), ("vanilla", vanilla)):
+        exact = bandit.entropy_change_exact(logits, advantage, 0.01, kind)
+        assert exact == pytest.approx(predicted, rel=0.02)
+
+
+def test_a_three_arm_bandit_where_the_two_forms_disagree_in_sign_by_hand():
+    logits = np.log([0.5, 0.4, 0.1])
+    advantage = np.array([-0.4, 0.6, -0.4])  # r = [0, 1, 0], E[r] = 0.4
+    # natural: Cov(log pi, A) = E[log pi A] = -0.2 ln 0.5 + 0.24 ln 0.4 - 0.04 ln 0.1 > 0: entropy falls
+    natural = -(-0.2 * math.log(0.5) + 0.24 * math.log(0.4) - 0.04 * math.log(0.1))
+    # vanilla: g = pi A = [-0.2, 0.24, -0.04], E[g] = -0.008, Cov = sum pi log pi (g - E[g]) < 0: H rises
+    vanilla = -(-0.096 * math.log(0.5) + 0.0992 * math.log(0.4) - 0.0032 * math.log(0.1))
+    assert bandit.entropy_change_first_order(logits, advantage, 1.0, "natural") == pytest.approx(natural)
+    assert bandit.entropy_change_first_order(logits, advantage, 1.0, "vanilla") == pytest.approx(vanilla)
+    assert natural < 0 < vanilla
+    assert bandit.entropy_change_exact(logits, advantage, 0.001, "natural") < 0
+    assert bandit.entropy_change_exact(logits, advantage, 0.001, "vanilla") > 0
+
+
+def test_the_vanilla_step_is_the_mean_sampled_step_and_ignores_the_baseline():
+    rng = np.random.default_rng(5)
+    logits, rewards = rng.normal(size=5), rng.random(5)
+    policy = bandit.softmax(logits)
+    advantage = bandit.advantages(policy, rewards)
+    # E_{a~pi}[A(a) (e_a - pi)], enumerated
+    mean_sampled = sum(policy[a] * advantage[a] * (np.eye(5)[a] - policy) for a in range(5))
+    assert bandit.logit_step(logits, advantage, 1.0) == pytest.approx(mean_sampled)
+    assert bandit.logit_step(logits, advantage + 3.0, 1.0) == pytest.approx(mean_sampled)
+    with pytest.raises(ParameterError, match="kind"):
+        bandit.logit_step(logits, advantage, 1.0, kind="adam")
+
+
+def test_step_forms_table_right_form_never_errs_in_sign_for_small_steps():
+    table = bandit.step_forms_table(300, eta=0.001, seed=4)
+    assert len(table) == 600 and set(table["step"]) == {"vanilla", "natural"}
+    shares = bandit.sign_error_shares(table)
+    assert list(shares.index) == ["vanilla", "natural"]
+    assert (shares["right_form"] == 0).all()
+    assert (shares["wrong_form"] > 0).all()
+    assert (shares["right_form_median_relative_error"] < 0.01).all()
+
+
+def test_tempered_expected_step_by_hand():
+    logits = np.log([0.8, 0.2])
+    rewards = np.array([0.0, 1.0])
+    # at t = 2 the samples come from sqrt(pi) renormalised = [2/3, 1/3]; baseline b = 1/3
+    # step = eta pi_t * (r - b) = [2/3 x -1/3, 1/3 x 2/3]
+    assert bandit.tempered_expected_step(logits, rewards, 1.0, 2.0) == pytest.approx([-2 / 9, 2 / 9])
+    # at t = 1 it is the vanilla step
+    vanilla = bandit.logit_step(logits, bandit.advantages(np.array([0.8, 0.2]), rewards), 0.5)
+    assert bandit.tempered_expected_step(logits, rewards, 0.5, 1.0) == pytest.approx(vanilla)
+
+
+def test_tempered_expected_step_is_the_mean_step_of_tempered_samples():
+    rng = np.random.default_rng(6)
+    logits, rewards = rng.normal(size=6), rng.random(6)
+    policy, sampling = bandit.softmax(logits), bandit.softmax(logits, 1.5)
+    baseline = sampling @ rewards
+    mean_sampled = sum(sampling[a] * (rewards[a] - baseline) * (np.eye(6)[a] - policy) for a in range(6))
+    assert bandit.tempered_expected_step(logits, rewards, 1.0, 1.5) == pytest.approx(mean_sampled)
+
+
+def test_hotter_sampling_raises_the_entropy_more_on_a_rare_correct_arm():
+    logits = bandit.bandit_with_rare_arm(8, 0.01, seed=0)
+    table = bandit.tempered_sampling_table(logits, 7, [1.0, 1.2, 1.5], eta=0.5)
+    assert table["sampling_probability"].iloc[0] == pytest.approx(0.01)
+    assert table["sampling_probability"].is_monotonic_increasing
+    assert table["correct_arm_step"].is_monotonic_increasing
+    assert (table["actual"] > 0).all() and table["actual"].is_monotonic_increasing
+    assert table["predicted"].to_numpy() == pytest.approx(table["actual"].to_numpy(), rel=0.01)
+
+
 def test_bandit_with_rare_arm_has_the_requested_probability():
     policy = bandit.softmax(bandit.bandit_with_rare_arm(6, 0.02, seed=4))
     assert policy.sum() == pytest.approx(1.0)
@@ -162,6 +245,15 @@ def test_replay_pulls_the_entropy_back_down(simulation):
     assert replays["replay_effect"].iloc[0] > 0 > replays["replay_effect"].iloc[-1]
 
 
+def test_exploration_and_replay_raise_the_accuracy_most(simulation):
+    accuracy = bandit.accuracy_summary(simulation)
+    assert (accuracy.groupby("prompts")["start"].nunique() == 1).all()  # same pool for every strategy
+    assert accuracy["gain"].to_numpy() == pytest.approx((accuracy["end"] - accuracy["start"]).to_numpy())
+    ends = accuracy.xs("all", level="prompts")["end"]
+    assert ends["exploration_replay"] > ends["exploration"] > ends["policy_gradient"]
+    assert accuracy.loc[("policy_gradient", "all"), "end"] > accuracy.loc[("policy_gradient", "all"), "start"]
+
+
 def test_a_larger_replay_budget_means_lower_entropy():
     sweep = bandit.replay_sweep(bandit.BanditConfig(seed=1, steps=40), [1, 20])
     final = sweep[sweep["step"] == 40].set_index("replay_every")["entropy"]
@@ -183,9 +275,23 @@ def test_plots_return_figures_and_save(tmp_path, simulation):
         ),
         "simulation": bandit.plot_simulation(simulation),
         "phases": bandit.plot_phase_effects(simulation),
+        "step_forms": bandit.plot_step_forms(bandit.step_forms_table(20)),
+        "tempered": bandit.plot_tempered_sampling(
+            np.log([0.6, 0.3, 0.1]),
+            2,
+            bandit.tempered_sampling_table(np.log([0.6, 0.3, 0.1]), 2, [1.0, 1.2], eta=0.1),
+            eta=0.1,
+        ),
     }
+    assert len(figures["simulation"].axes) == 6  # entropy and accuracy for all, easy and hard prompts
     paths = bandit.save_figures(figures, tmp_path / "figures")
-    assert [p.name for p in paths] == ["first_order.png", "simulation.png", "phases.png"]
+    assert [p.name for p in paths] == [
+        "first_order.png",
+        "simulation.png",
+        "phases.png",
+        "step_forms.png",
+        "tempered.png",
+    ]
     assert all(p.stat().st_size > 0 for p in paths)
 
 

@@ -216,3 +216,16 @@ def test_benchmark_records_hold_no_machine_path(tmp_path, monkeypatch):
     saved = json.loads(path.read_text())
     assert saved["command"] == "x.py --out benchmarks/results --log .../a.log"
     assert saved["folder"] == "benchmarks/results/sub"
+
+
+@pytest.mark.slow
+def test_the_gpu_smoke_checks_pass_in_their_reduced_form(tmp_path):
+    """`make gpu-smoke`'s checks on the toy policy in fp32: the GPU run's code paths minus NF4 and bf16."""
+    from benchmarks import gpu_smoke
+
+    record = gpu_smoke.run(reduced=True, out=tmp_path)
+    failed = {name: check for name, check in record["checks"].items() if not check["ok"]}
+    assert not failed, failed
+    saved = json.loads((tmp_path / "gpu_smoke_reduced.json").read_text())
+    assert saved["checks"]["exploration"]["calls"] == saved["checks"]["exploration"]["expected"]
+    assert saved["checks"]["resume"]["final_step"] == 4

@@ -149,3 +149,29 @@ def test_write_claims_writes_every_claim(tmp_path):
     markdown = md_path.read_text()
     assert "toy runs" in markdown and "never edited by hand" in markdown
     assert f"| {c.effect:.3f} [{c.low:.3f}, {c.high:.3f}] | arith | 6 | 3 | {c.verdict} |" in markdown
+
+
+def test_results_block_tallies_verdicts_and_lays_out_one_column_per_task(tmp_path):
+    from uec_repro.claims import README_MARKERS, results_block, update_readme
+
+    table = pd.DataFrame(
+        {
+            "claim": ["(a) x", "(a) x", "(i) y"],
+            "task": ["arith", "geometry", "geometry"],
+            "effect": [-0.5, 0.25, 0.1],
+            "low": [-0.75, -0.25, 0.05],
+            "high": [-0.25, 0.5, 0.2],
+            "steps": [150, 150, 150],
+            "seeds": [5, 3, 3],
+            "verdict": ["holds", "inconclusive", "holds"],
+        }
+    )
+    block = results_block(table)
+    assert block.startswith("3 tests of the paper's claims at 150 training steps: 2 hold, 1 inconclusive.")
+    assert "| (a) x | -0.500 [-0.750, -0.250] holds | 0.250 [-0.250, 0.500] inconclusive |" in block
+    assert "| (i) y | – | 0.100 [0.050, 0.200] holds |" in block
+    readme, claims = tmp_path / "README.md", tmp_path / "claims.csv"
+    table.to_csv(claims, index=False)
+    readme.write_text(f"top\n{README_MARKERS[0]}\nold\n{README_MARKERS[1]}\nbottom\n")
+    assert update_readme(readme, claims) and not update_readme(readme, claims)
+    assert readme.read_text() == f"top\n{README_MARKERS[0]}\n{block.strip()}\n{README_MARKERS[1]}\nbottom\n"

@@ -101,6 +101,9 @@ def test_user_overrides_win_and_trl_options_still_work():
         ({"gradient_accumulation_steps": 2}, "gradient_accumulation_steps=2"),
         # HF's scheduler would follow training steps, not UECTrainer's optimizer steps
         ({"lr_scheduler_type": "cosine"}, "lr_scheduler_type='cosine'"),
+        # refused before anything loads, not a crash mid-run (TRL's vLLM path ignores t' and G')
+        ({"use_vllm": True}, "use_vllm=True is not supported"),
+        ({"use_transformers_continuous_batching": True}, "use_transformers_continuous_batching=True"),
         ({"lr_scheduler_type": "constant_with_warmup"}, "lr_scheduler_type='constant_with_warmup'"),
     ],
 )
@@ -123,10 +126,10 @@ def test_paper_index_lists_every_method_with_a_source():
         assert f"`{name}`" in table and method.source in table
 
 
-def test_readme_paper_index_names_every_method():
+def test_the_documented_paper_index_names_every_method():
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[1] / "docs" / "methods.md").read_text()
     index = readme[readme.index("## Methods and the paper index") : readme.index("## Paper vs. code")]
     for name in METHODS:
         assert f"`{name}`" in index, name

@@ -289,14 +289,25 @@ def _generate_calls(model, monkeypatch) -> list[int]:
 
 @pytest.mark.parametrize(
     ("n", "batch_size", "rows"),
-    [(2, 4, [4, 2]), (2, 2, [2, 2, 2]), (2, 1, [2, 2, 2]), (2, 100, [6]), (3, 6, [6, 3])],
+    [
+        (2, 4, [4, 2]),
+        (2, 2, [2, 2, 2]),
+        (2, 100, [6]),
+        (3, 6, [6, 3]),
+        # n > batch_size: each prompt's samples split over calls of at most batch_size rows
+        (2, 1, [1] * 6),
+        (3, 2, [2, 1] * 3),
+        (5, 2, [2, 2, 1] * 3),
+    ],
 )
 def test_batch_size_counts_sequences_per_generate_call(fixed_policy, monkeypatch, n, batch_size, rows):
     model, tokenizer = fixed_policy
     calls = _generate_calls(model, monkeypatch)
     samples = sample(model, tokenizer, PROMPTS, n=n, max_new_tokens=3, batch_size=batch_size)
-    assert calls == rows  # at least one prompt per call, even when n > batch_size
+    assert calls == rows and max(calls) <= batch_size
     assert [len(texts) for texts in samples.completions] == [n] * 3
+    for field in ("mean_entropy", "mean_nll", "lengths", "truncated"):
+        assert [len(values) for values in getattr(samples, field)] == [n] * 3
 
 
 def test_default_batch_size_is_256_sequences(fixed_policy, monkeypatch):
@@ -373,3 +384,164 @@ def test_evaluate_policy_on_toy(toy_policy_path):
     assert s["token_entropy"] > 0 and 1 <= s["completion_length"] <= 48
     again = evaluate_policy(model, tokenizer, test, n=8, ks=(1, 8), max_new_tokens=48)
     assert again.summary == s  # seeded sampling
+
+
+# --------------------------------------------------------------------------------------------------
+# Streaming token measures: the same values as from generate's stored logits, without storing them
+# --------------------------------------------------------------------------------------------------
+def reference_sample(model, tokenizer, prompts, *, n, temperature, top_p, max_new_tokens, batch_size, seed):
+    """sample() as it was before the streaming measures (``n <= batch_size``, text prompts): generate keeps
+    every step's raw logits (``output_logits``), and entropy and -log p come from them at T afterwards."""
+    import torch
+
+    texts = list(prompts)
+    per_call = batch_size // n
+    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    model.eval()
+    completions, entropies, nlls = [], [], []
+    torch.manual_seed(seed)
+    try:
+        for start in range(0, len(texts), per_call):
+            chunk = texts[start : start + per_call]
+            enc = tokenizer(text=chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+            with torch.no_grad():
+                gen = model.generate(
+                    **enc,
+                    do_sample=True,
+                    temperature=temperature,
+                    top_p=top_p,
+                    top_k=0,
+                    max_new_tokens=max_new_tokens,
+                    num_return_sequences=n,
+                    return_dict_in_generate=True,
+                    output_logits=True,
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id,
+                )
+            new_tokens = gen.sequences[:, enc["input_ids"].shape[1] :]
+            logps = (torch.stack(gen.logits, dim=1).float() / temperature).log_softmax(-1)
+            entropy = -(logps.exp() * logps).sum(-1)
+            nll = -logps.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+            is_eos = new_tokens == tokenizer.eos_token_id
+            valid = (is_eos.long().cumsum(1) - is_eos.long()) == 0
+            decoded = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+            for i in range(len(chunk)):
+                rows = range(i * n, (i + 1) * n)
+                completions.append([decoded[r] for r in rows])
+                entropies.append([float(entropy[r][valid[r]].mean()) for r in rows])
+                nlls.append([float(nll[r][valid[r]].mean()) for r in rows])
+    finally:
+        tokenizer.padding_side = padding_side
+    return completions, entropies, nlls
+
+
+def _recorded_generate(model, monkeypatch) -> list[dict]:
+    """The keyword arguments of each model.generate call (with the rows it returned as ``rows``)."""
+    calls = []
+    original = model.generate
+
+    def recording(**kwargs):
+        out = original(**kwargs)
+        calls.append({**kwargs, "rows": out.sequences.shape[0]})
+        return out
+
+    monkeypatch.setattr(model, "generate", recording)
+    return calls
+
+
+def _assert_same_as_reference(model, tokenizer, prompts, monkeypatch, **options):
+    expected = reference_sample(model, tokenizer, prompts, **options)
+    calls = _recorded_generate(model, monkeypatch)
+    samples = sample(model, tokenizer, prompts, **options)
+    monkeypatch.undo()
+    assert calls and max(call["rows"] for call in calls) <= options["batch_size"]
+    for call in calls:  # nothing of size vocabulary x steps is asked for
+        assert not call.get("output_logits") and not call.get("output_scores"), call
+    completions, entropies, nlls = expected
+    assert samples.completions == completions  # the same draws: the measures leave the scores alone
+    flat = [value for prompt in entropies for value in prompt]
+    assert [value for prompt in samples.mean_entropy for value in prompt] == pytest.approx(flat, abs=1e-5)
+    flat = [value for prompt in nlls for value in prompt]
+    assert [value for prompt in samples.mean_nll for value in prompt] == pytest.approx(flat, abs=1e-5)
+    return samples
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(n=4, temperature=1.0, top_p=1.0, max_new_tokens=12, batch_size=8, seed=0),
+        dict(n=3, temperature=0.7, top_p=0.8, max_new_tokens=10, batch_size=6, seed=5),
+        dict(n=2, temperature=1.5, top_p=0.95, max_new_tokens=8, batch_size=64, seed=1),
+    ],
+)
+def test_streaming_measures_match_the_stored_logits_on_a_peft_model(monkeypatch, options):
+    """A random tiny Llama with a perturbed LoRA adapter (the measures hook the PEFT model's base model) and
+    the toy policy's character tokenizer: entropies and -log p as from generate's stored logits, at T and
+    before top-p, with the same completions."""
+    from stub_rollouts import tiny_model, tokenizer
+
+    model = tiny_model(adapter_scale=0.5)
+    samples = _assert_same_as_reference(model, tokenizer(), ["1+2=", "34+5=", "7="], monkeypatch, **options)
+    assert len({text for texts in samples.completions for text in texts}) > 3  # sampled, not constant
+
+
+def test_entropy_and_nll_ignore_the_generation_configs_processors(fixed_policy):
+    """A repetition penalty in the model's generation config changes what is sampled, not the measures: they
+    are those of the model's own distribution at T, as before."""
+    model, tokenizer = fixed_policy
+    plain = sample(model, tokenizer, PROMPTS, n=8, max_new_tokens=6, batch_size=16)
+    model.generation_config.repetition_penalty = 3.0
+    try:
+        penalized = sample(model, tokenizer, PROMPTS, n=8, max_new_tokens=6, batch_size=16)
+    finally:
+        model.generation_config.repetition_penalty = 1.0
+    assert penalized.completions != plain.completions  # the penalty did act on sampling
+    entropies = [value for prompt in penalized.mean_entropy for value in prompt]
+    assert entropies == pytest.approx([ENTROPY_BY_TEMPERATURE[1.0]] * 24, abs=1e-5)
+    eos, a, b = NLL_BY_TEMPERATURE[1.0]
+    for texts, nlls, truncated in zip(
+        penalized.completions, penalized.mean_nll, penalized.truncated, strict=True
+    ):
+        for text, nll, cut in zip(texts, nlls, truncated, strict=True):
+            total = text.count("a") * a + text.count("b") * b + (0 if cut else eos)
+            assert nll == pytest.approx(total / (len(text) + (0 if cut else 1)), abs=1e-5), text
+
+
+@pytest.mark.slow
+def test_streaming_measures_match_the_stored_logits_on_the_toy_policy(toy_policy_path, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from uec_repro.evaluation import prompt_texts
+    from uec_repro.tasks import load_task
+
+    model = AutoModelForCausalLM.from_pretrained(toy_policy_path)
+    tokenizer = AutoTokenizer.from_pretrained(toy_policy_path)
+    rows = load_task("arith", "test", n=12, tokenizer=tokenizer)
+    prompts = prompt_texts(tokenizer, [row["prompt"] for row in rows])
+    for options in (
+        dict(n=8, temperature=1.0, top_p=1.0, max_new_tokens=48, batch_size=32, seed=0),
+        dict(n=4, temperature=0.6, top_p=0.9, max_new_tokens=48, batch_size=16, seed=3),
+    ):
+        _assert_same_as_reference(model, tokenizer, prompts, monkeypatch, **options)
+
+
+@pytest.mark.slow
+def test_every_generate_call_of_an_evaluation_on_the_toy_policy_is_at_most_batch_size(
+    toy_policy_path, monkeypatch
+):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from uec_repro.tasks import load_task
+
+    model = AutoModelForCausalLM.from_pretrained(toy_policy_path)
+    tokenizer = AutoTokenizer.from_pretrained(toy_policy_path)
+    test = load_task("arith", "test", n=5, tokenizer=tokenizer)
+    for n, batch_size, rows in ((4, 8, [8, 8, 4]), (8, 3, [3, 3, 2] * 5), (4, 4, [4] * 5)):
+        calls = _recorded_generate(model, monkeypatch)
+        result = evaluate_policy(
+            model, tokenizer, test, n=n, ks=(1,), hard_group_size=1, max_new_tokens=8, batch_size=batch_size
+        )
+        monkeypatch.undo()
+        assert [call["rows"] for call in calls] == rows, (n, batch_size)
+        assert result.summary["prompts"] == 5 and all(p["n"] == n for p in result.per_prompt)
+        assert not any(call.get("output_logits") or call.get("output_scores") for call in calls)

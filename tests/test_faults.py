@@ -186,7 +186,8 @@ def test_killed_runs_resume_to_the_uninterrupted_numbers(tmp_path):
     assert (report.kills, report.resumes, report.lost_steps, report.duplicated_steps) == (4, 4, 0, 0)
     assert report.differences == [] and report.identical
     assert json.loads((tmp_path / "killed" / "eval.json").read_text())["resumed_from_step"] == 4
-    assert not list((tmp_path / "killed").glob("checkpoint-*"))  # removed once the run is finished
+    kept = list((tmp_path / "killed").glob("checkpoint-*"))  # keep_checkpoints="last": the newest one only
+    assert len(kept) == 1 and (kept[0] / "uec_state.json").is_file()
 
 
 def test_compare_runs_sees_a_changed_value(tmp_path):

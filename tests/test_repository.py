@@ -99,3 +99,13 @@ def test_no_committed_record_holds_an_absolute_machine_path():
             continue
         offenders += [f"{relative}: {m.group(0)}" for m in machine_path.finditer(text)][:1]
     assert not offenders, offenders
+
+
+def test_the_readme_results_block_is_generated_from_the_shipped_claims(tmp_path):
+    """`make readme` leaves the README as it is: its "What the results say" block is the one the shipped
+    claims table generates."""
+    from uec_repro.claims import update_readme
+
+    copy = tmp_path / "README.md"
+    copy.write_text((ROOT / "README.md").read_text())
+    assert not update_readme(copy, ROOT / "figures" / "paper" / "claims.csv"), "run `make readme`"

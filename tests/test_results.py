@@ -402,6 +402,30 @@ def test_summary_table_means_over_seeds(experiment):
     assert table.loc["uec_rl--exploration_temperature=1.5", "sweep_value"] == 1.5
 
 
+def test_probe_change_is_the_first_and_last_probe_per_variant(experiment):
+    from uec_repro.results.summary import probe_change
+
+    table = probe_change(load_runs(experiment).steps).set_index("variant")
+    assert "base" not in table.index  # never trained, never probed
+    assert list(table.index[:2]) == ["grpo", "uec_rl"]
+    # probe entropy = h + 0.05 * (0*8 + 1*10 + 2*12 + 3*14) / (8 + 10 + 12 + 14) = h + 0.95 / 11, with
+    # h = 1.0 - 0.1 step + 0.01 seed for GRPO and 0.9 + 0.01 seed for UEC-RL; seeds 0, 1, 2 average to 0.01
+    grpo = table.loc["grpo"]
+    assert (grpo["seeds"], grpo["first_step"], grpo["last_step"]) == (3, 0, STEPS)
+    assert grpo["start"] == pytest.approx(1.01 + 0.95 / 11)
+    assert grpo["end"] == pytest.approx(0.41 + 0.95 / 11)
+    assert grpo["change"] == pytest.approx(-0.6)
+    assert table.loc["uec_rl", "change"] == pytest.approx(0.0)
+    swept = table.loc["uec_rl--replay_frequency=2"]  # seeds 0 and 1: h = 0.905
+    assert (swept["seeds"], swept["end"]) == (2, pytest.approx(0.905 + 0.95 / 11))
+    # one run per variant, without a seed column (metrics.jsonl read by hand), any logged column
+    one = load_runs(experiment).steps.query("seed == 1").drop(columns="seed")
+    nll = probe_change(one, "probe/sampled_nll").set_index("variant")
+    assert nll.loc["grpo", "seeds"] == 1
+    assert nll.loc["grpo", "change"] == pytest.approx(1.1 * -0.6)
+    assert probe_change(one, "no/such_column").empty
+
+
 def test_write_summary_writes_csv_and_markdown(experiment, tmp_path):
     table = summary_table(load_runs(experiment))
     csv_path, md_path = write_summary(table, tmp_path / "out")

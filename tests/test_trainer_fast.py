@@ -870,3 +870,77 @@ def test_a_rollout_no_reward_function_scored_skips_its_samples_and_counts_a_faul
     assert len(record.kept) == standard_kept + explored_kept
     assert sum(s.exploration for s in record.kept) == explored_kept
     assert record.metrics["faults/skipped_step"] == 1.0
+
+
+def test_activation_checkpointing_gives_the_same_update(tmp_path):
+    # the GPU presets turn it on to hold a mini-batch's activations; it must not change what is learned
+    adapters = {}
+    for checkpointing in (False, True):
+        trainer = make_trainer(
+            tmp_path / str(checkpointing), "uec_rl", base_script(), activation_checkpointing=checkpointing,
+            **BASE_SETTINGS,
+        )  # fmt: skip
+        run(trainer)
+        assert trainer.model.get_base_model().is_activation_checkpointing == checkpointing  # HF turns it on
+        adapters[checkpointing] = {
+            n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad
+        }
+    assert adapters[False].keys() == adapters[True].keys()
+    for name, value in adapters[False].items():
+        torch.testing.assert_close(adapters[True][name], value, rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(v, torch.zeros_like(v)) for n, v in adapters[True].items() if "lora_B" in n)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Exploration rollouts through TRL in chunks (TRLHooks.rollouts(max_rows=...))
+# ------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("max_rows", "rows"),
+    [
+        (None, [64]),  # the default: one TRL call, as the trainer makes it
+        (64, [64]),  # everything fits in one chunk: the same single call
+        (32, [32, 32]),
+        (20, [16] * 4),  # whole groups of G' = 16 only
+        (8, [16] * 4),  # a chunk smaller than a group still holds one whole group
+    ],
+)
+def test_exploration_rollouts_in_chunks_give_the_same_samples_with_at_most_max_rows_per_trl_call(
+    tmp_path, max_rows, rows
+):
+    from stub_rollouts import ScriptedTrainer
+
+    class Chunked(ScriptedTrainer):
+        """Exploration through ``rollouts(max_rows=...)``; records the rows of every generation call (the
+        harness itself allows one standard and one exploration call per step)."""
+
+        def rollouts(self, inputs, exploration=False, max_rows=None):
+            return super().rollouts(inputs, exploration, max_rows=self.max_rows if exploration else max_rows)
+
+        def _generate_single_turn(self, prompt_ids, *args, **kwargs):
+            record = self._current()
+            earlier = record.calls
+            record.calls = earlier[:1]  # the harness names a call after the first one "exploration"
+            try:
+                return super()._generate_single_turn(prompt_ids, *args, **kwargs)
+            finally:
+                self.rows.append(len(prompt_ids))
+                record.calls = earlier + record.calls[len(earlier[:1]) :]
+
+    exploration = {"A": "+" + "-" * 15, "B": "+" * 5 + "-" * 11, "C": "+" * 7 + "-" * 9, "D": "-" * 16}
+    script = Script({1: {p: "----" for p in "ABCD"}}, exploration={1: exploration})
+    results = {}
+    for name, chunk in (("one call", None), ("chunked", max_rows)):
+        trainer = make_trainer(tmp_path / name, "uec_rl", script, trainer_class=Chunked)
+        trainer.max_rows, trainer.rows = chunk, []
+        (record,) = run(trainer)
+        results[name] = (trainer.rows, record)
+    (one_rows, one), (chunked_rows, chunked) = results["one call"], results["chunked"]
+    assert one_rows == [16, 64]  # the standard call, then every hard prompt's G' rollouts at once
+    assert chunked_rows == [16, *rows]
+    assert all(r <= max(max_rows or 64, 16) for r in chunked_rows[1:])
+    # the same samples, in the same order, with TRL's advantages within each group of G'
+    assert chunked.explored == one.explored and len(chunked.explored) == 64
+    assert [s.advantage for s in chunked.explored[:16]] == pytest.approx(by_hand(exploration["A"]), abs=1e-4)
+    assert ids(chunked.kept) == ids(one.kept) and ids(chunked.update) == ids(one.update)
+    assert chunked.metrics["uec/exploration_generated"] == 64
+    assert chunked.metrics["uec/exploration_solved_prompts"] == 3

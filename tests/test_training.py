@@ -109,25 +109,3 @@ def test_a_short_run_writes_metrics_evaluation_and_adapter(toy_policy_path, tmp_
         assert stored["summary"][f"pass@{k}"] == pytest.approx(expected)
     assert stored["seconds_per_step"] > 0 and stored["peak_rss_mb"] > 0
     assert (tmp_path / "adapter" / "adapter_model.safetensors").stat().st_size > 0
-
-
-def test_command_line_settings_are_python_literals_or_text():
-    from uec_repro.cli import parse_settings
-
-    assert parse_settings(
-        [
-            "steps=3",
-            "learning_rate=1e-3",
-            "overwrite=True",
-            "overrides={'beta': 0.0}",
-            "policy=toy",
-            "output_dir=runs/a=b",
-        ]
-    ) == {
-        "steps": 3,
-        "learning_rate": 1e-3,
-        "overwrite": True,
-        "overrides": {"beta": 0.0},
-        "policy": "toy",
-        "output_dir": "runs/a=b",
-    }

@@ -4,26 +4,49 @@ and the ``metrics.jsonl`` writer.
 
 Each step's values are recorded with ``trainer.record`` and reach the step's row through TRL's ``log``. The
 probe and validation run after the step's last optimizer step (``on_step_end``), so step s's values measure
-the policy after update s; the probe of the initial policy is the step-0 row.
+the policy after update s; the probe of the initial policy is the step-0 row. :class:`Progress`, the
+per-step progress bar, is installed by :func:`uec_repro.training.run_training` (``RunSettings.progress``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 import resource
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from .evaluation import evaluate_policy
 from .layout import METRICS_FILE, PROBE_FILE
 
-__all__ = ["MetricsFile", "Probe", "StepResources", "Validation", "append_row"]
+__all__ = ["MetricsFile", "Probe", "Progress", "StepResources", "Validation", "append_row"]
 
 TIMED_PHASES = ("generation", "scoring", "exploration", "update", "replay", "validation", "probe")
+
+
+@contextlib.contextmanager
+def isolated_rng() -> Iterator[None]:
+    """Every random state the measurements may touch, restored on exit, so that training draws as if they had
+    not run: torch's CPU generator and every CUDA device's (``evaluate_policy`` seeds them all with
+    ``torch.manual_seed``; the devices are named, so ``fork_rng`` does not warn on multi-GPU machines), and
+    Python's and NumPy's global generators."""
+    import numpy as np
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=devices, device_type="cuda"):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
 
 
 def append_row(path: Path, row: dict[str, Any]) -> None:
@@ -77,7 +100,7 @@ class Probe(TrainerCallback):
         (full-distribution token entropy), ``probe/sampled_nll`` (-log p of the sampled tokens),
         ``probe/accuracy`` and ``probe/mean_length``."""
         trainer, samples = self.trainer, self.trainer.args.probe_samples
-        with torch.random.fork_rng():
+        with isolated_rng():
             records = evaluate_policy(
                 trainer.model,
                 trainer.processing_class,
@@ -115,7 +138,7 @@ class Validation(TrainerCallback):
         every = args.validation_every
         if not every or state.global_step % every or not self.trainer.accelerator.is_main_process:
             return
-        with self.trainer.timed("validation"), torch.random.fork_rng():  # training keeps its draws
+        with self.trainer.timed("validation"), isolated_rng():  # training keeps its draws
             result = evaluate_policy(
                 self.trainer.model,
                 self.trainer.processing_class,
@@ -152,3 +175,53 @@ class StepResources(TrainerCallback):
         record("memory/peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         if torch.cuda.is_available():
             record("memory/peak_cuda_mb", torch.cuda.max_memory_allocated() / 2**20)
+
+
+class Progress(TrainerCallback):
+    """A progress bar over the run's steps (``tqdm.auto``: stderr, or a widget in Jupyter), main process only.
+    Its postfix shows, from each logged row, the step's ``reward`` (the mean over its completions),
+    ``probe/entropy`` (the latest measured: every ``probe_every`` steps and the last) and ``uec/hard_prompts``
+    (out of ``uec/prompts``)."""
+
+    def __init__(self, **tqdm_args: Any) -> None:
+        self.bar, self.shown, self.tqdm_args = None, 0, tqdm_args
+        self.postfix: dict[str, str] = {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:  # a resumed run starts at its checkpoint's step
+            self.bar = tqdm(
+                total=state.max_steps,
+                initial=state.global_step,
+                desc="training",
+                unit="step",
+                dynamic_ncols=True,
+                **self.tqdm_args,
+            )
+            self.shown = state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.shown)
+            self.shown = state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is None or not logs:
+            return
+        for name in ("reward", "probe/entropy"):
+            if _is_number(logs.get(name)):
+                self.postfix[name] = f"{logs[name]:.3f}"
+        hard, prompts = logs.get("uec/hard_prompts"), logs.get("uec/prompts")
+        if _is_number(hard):
+            self.postfix["hard_prompts"] = f"{hard:g}/{prompts:g}" if _is_number(prompts) else f"{hard:g}"
+        order = ("reward", "probe/entropy", "hard_prompts")
+        if self.postfix:
+            self.bar.set_postfix({name: self.postfix[name] for name in order if name in self.postfix})
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

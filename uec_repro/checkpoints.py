@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .atomic import write_json_atomic, write_text_atomic
-from .validation import ParameterError
+from .validation import ParameterError, check_choice
 
 __all__ = [
     "BUFFERS_FILE",
@@ -38,6 +38,7 @@ __all__ = [
     "load_samples",
     "load_uec_state",
     "prepare_resume",
+    "prune_checkpoints",
     "remove_checkpoints",
     "save_samples",
     "save_uec_state",
@@ -164,26 +165,42 @@ def complete_checkpoints(output_dir: str | Path) -> list[Path]:
     return sorted((p for p in folders if (p / STATE_FILE).is_file()), key=checkpoint_step)
 
 
-def remove_checkpoints(output_dir: str | Path, keep: Path | None = None) -> None:
-    """Remove every checkpoint folder of a run (complete or not) except ``keep``."""
+def remove_checkpoints(
+    output_dir: str | Path, keep: Path | None = None, *, keep_complete: bool = False
+) -> None:
+    """Remove every checkpoint folder of a run (complete or not) except ``keep`` and, with ``keep_complete``,
+    except every complete one (then only cut-off checkpoints go)."""
+    complete = set(complete_checkpoints(output_dir)) if keep_complete else set()
     for folder in Path(output_dir).glob(f"{PREFIX}*"):
-        if folder != keep:
+        if folder != keep and folder not in complete:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def prune_checkpoints(output_dir: str | Path, keep: str) -> list[Path]:
+    """At the end of a run (``RunSettings.keep_checkpoints``): keep no checkpoint (``'none'``), the newest
+    complete one (``'last'``) or every complete one (``'all'``); cut-off checkpoints always go. Returns the
+    checkpoints kept, oldest first."""
+    complete = complete_checkpoints(output_dir)
+    choices = {"none": [], "last": complete[-1:], "all": complete}
+    kept = choices[check_choice("keep_checkpoints", keep, choices)]
+    remove_checkpoints(output_dir, keep=kept[-1] if kept else None, keep_complete=keep == "all")
+    return kept
 
 
 def directory_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def prepare_resume(output_dir: str | Path, *step_files: str) -> Path | None:
+def prepare_resume(output_dir: str | Path, *step_files: str, keep_all: bool = False) -> Path | None:
     """Get an unfinished run ready to resume: returns its newest complete checkpoint (None: start over),
-    removes the other checkpoints and cuts each of ``step_files`` (one JSON row per step, e.g.
-    ``metrics.jsonl`` and ``probe.jsonl``) back to the rows of steps that checkpoint includes (a half-written
-    last row is dropped too). With no checkpoint the step files are removed."""
+    removes the other checkpoints (with ``keep_all``, only the cut-off ones) and cuts each of ``step_files``
+    (one JSON row per step, e.g. ``metrics.jsonl`` and ``probe.jsonl``) back to the rows of steps that
+    checkpoint includes (a half-written last row is dropped too). With no checkpoint the step files are
+    removed."""
     output_dir = Path(output_dir)
     checkpoints = complete_checkpoints(output_dir)
     latest = checkpoints[-1] if checkpoints else None
-    remove_checkpoints(output_dir, keep=latest)
+    remove_checkpoints(output_dir, keep=latest, keep_complete=keep_all)
     for name in step_files:
         path = output_dir / name
         if latest is None:

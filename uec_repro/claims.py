@@ -42,6 +42,8 @@ __all__ = [
     "Claim",
     "claim_verdict",
     "claims_table",
+    "results_block",
+    "update_readme",
     "write_claims",
 ]
 
@@ -257,6 +259,51 @@ def write_claims(runs: Runs, out_dir: str | Path) -> list[Path]:
         )
     )
     return [csv_path, md_path]
+
+
+def results_block(table: pd.DataFrame) -> str:
+    """The README's "what the results say" block from a claims table (``claims.csv``): one row per claim, one
+    column per task block, and the count of verdicts; generated, so the README cannot drift from the data."""
+    tasks = list(dict.fromkeys(table["task"]))
+    rows = []
+    for claim, group in table.groupby("claim", sort=False):
+        by_task = {row.task: row for row in group.itertuples()}
+        cells = [
+            f"{_interval_text(r.effect, r.low, r.high, spec='.3f', always=True)} {r.verdict}"
+            if (r := by_task.get(task)) is not None
+            else "–"
+            for task in tasks
+        ]
+        rows.append([claim, *cells])
+    counts = table["verdict"].value_counts()
+    plural = {"holds": "hold", "does not hold": "do not hold"}
+    tally = ", ".join(
+        f"{counts[v]} {v if counts[v] == 1 else plural.get(v, v)}"
+        for v in ("holds", "does not hold", "inconclusive", "no data")
+        if v in counts
+    )
+    steps, seeds = table["steps"].dropna(), table.groupby("task")["seeds"].max()
+    header = ["claim", *(f"{task} ({seeds[task]} seeds): effect [95 % interval], verdict" for task in tasks)]
+    return (
+        f"{len(table)} tests of the paper's claims at {steps.max():.0f} training steps: {tally}.\n\n"
+        + _markdown(header, rows)
+    )
+
+
+README_MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
+
+
+def update_readme(readme: str | Path, claims_csv: str | Path) -> bool:
+    """Rewrite the block between :data:`README_MARKERS` in ``readme`` with :func:`results_block` of
+    ``claims_csv``; returns whether it changed."""
+    path, (start, end) = Path(readme), README_MARKERS
+    text = path.read_text()
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    new = f"{head}{start}\n{results_block(pd.read_csv(claims_csv)).strip()}\n{end}{tail}"
+    if new != text:
+        path.write_text(new)
+    return new != text
 
 
 def _claim_row(

@@ -1,4 +1,4 @@
-"""Command line: ``uec-repro reproduce | run | list | show | train | grpo-demo | build-toy |
+"""Command line: ``uec-repro reproduce | run | list | show | train | evaluate | grpo-demo | build-toy |
 export-reference`` (also ``python -m uec_repro``).
 
 ``reproduce`` is the main job: the batch runner on the ``default`` preset (every method over seeds on the toy
@@ -6,17 +6,15 @@ policy, then every figure), the same as ``uec-repro run default``. ``run | list 
 runner's commands (:mod:`uec_repro.experiments.cli`, also ``python -m uec_repro.experiments ...``): run a
 preset or a TOML grid, list the presets, show a grid's runs and their state.
 
-``train`` is one run (:func:`uec_repro.training.run_training`) from ``name=value`` settings, e.g.
-``uec-repro train method=grpo steps=10 output_dir=runs/manual/grpo``; values are Python literals (numbers,
-``True``, ``{'beta': 0.0}``) or plain text. Under ``torchrun --standalone --nproc_per_node N -m uec_repro
-train ...`` (or, on N GPUs, ``accelerate launch --num_processes N -m uec_repro train ...``) it trains with N
-processes.
+``train`` is one run (:func:`uec_repro.training.run_training`) from TRL-style flags and recipes
+(:mod:`uec_repro.train_cli`): ``uec-repro train --config recipes/paper.yaml --method uec_rl --steps 150``.
+Under ``torchrun --standalone --nproc_per_node N -m uec_repro train ...`` (or, on N GPUs,
+``accelerate launch --num_processes N -m uec_repro train ...``) it trains with N processes.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import json
 import re
@@ -108,41 +106,31 @@ def experiment_record(manifests: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def parse_settings(pairs: list[str]) -> dict[str, Any]:
-    """``["method=grpo", "steps=10"]`` -> ``{"method": "grpo", "steps": 10}``; names must be RunSettings
-    fields."""
-    from .training import RunSettings
-
-    names = [f.name for f in dataclasses.fields(RunSettings)]
-    settings = {}
-    for pair in pairs:
-        name, equals, text = pair.partition("=")
-        if not equals or name not in names:
-            raise ParameterError(f"setting {pair!r} must be name=value with a name of {names}")
-        try:
-            settings[name] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            settings[name] = text
-    return settings
+def plain_text(rst: str) -> str:
+    """``rst`` without its reStructuredText markup (``:role:`target``` and double back-ticks), for argparse's
+    plain-text help; the module docstring keeps the markup for Sphinx-style reading."""
+    return re.sub(r":[a-z:]+:`~?([^`]+)`", r"\1", rst).replace("``", "")
 
 
 def main(argv: list[str] | None = None) -> int:
     from .grpo_demo import GRPODemoConfig
 
     parser = argparse.ArgumentParser(
-        prog="uec-repro", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="uec-repro",
+        description=plain_text(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
     reproduce = commands.add_parser("reproduce", help="The main job: the default preset, then every figure.")
     reproduce.add_argument("--runs-root", default="runs", help="Where runs go (<runs-root>/default/...).")
     reproduce.add_argument("--jobs", type=int, default=None, help="Runs in parallel (default: the preset's).")
     runner.add_commands(commands)
-    train = commands.add_parser(
+    commands.add_parser(  # listed here; its own parser is uec_repro.train_cli's
         "train",
-        help="One training run (uec_repro.training.RunSettings as name=value); "
-        "under torchrun or accelerate launch, with several processes.",
+        add_help=False,
+        help="One training run: every RunSettings and UECConfig field is a flag, --config recipe.yaml; "
+        "`uec-repro train --help` lists them.",
     )
-    train.add_argument("settings", nargs="*", metavar="name=value", help="A RunSettings field and its value.")
     demo = commands.add_parser("grpo-demo", help="A short run of TRL's stock GRPOTrainer (no UEC-RL code).")
     for f in dataclasses.fields(GRPODemoConfig):
         demo.add_argument(
@@ -159,6 +147,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     export.add_argument("experiment_dir", type=Path)
     export.add_argument("--to", type=Path, default=None, help="Destination (default data/reference/<name>).")
+    evaluate = commands.add_parser(
+        "evaluate", help="Evaluate a run's adapter, or a checkpoint's, again (uec_repro.reevaluate)."
+    )
+    evaluate.add_argument("path", metavar="PATH", help="A run folder, its adapter/ or a checkpoint-<step>/.")
+    for flag, kind, what in (
+        ("--task", str, "test task"),
+        ("--n", int, "test prompts"),
+        ("--samples", int, "samples per prompt"),
+        ("--temperature", float, "sampling temperature"),
+        ("--max-new-tokens", int, "generation budget in tokens"),
+        ("--seed", int, "sampling seed"),
+        ("--policy", str, "base policy (needed for an adapter outside a run folder)"),
+    ):
+        evaluate.add_argument(flag, type=kind, default=None, help=f"The {what} (default: the run's).")
+    evaluate.add_argument("--out", default=None, help="Output file (default <PATH>/eval-<task>-T<t>.json).")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:
+        from .train_cli import main as train
+
+        return train(argv[1:])
     args = parser.parse_args(argv)
     if args.command in runner.COMMANDS:
         return runner.run_command(args, parser.prog)
@@ -174,12 +182,13 @@ def main(argv: list[str] | None = None) -> int:
             config = GRPODemoConfig(**options)
             check_writable_dir("--output-dir", config.output_dir)
             print(format_summary(run_grpo_demo(config)))
-        elif args.command == "train":
-            from .training import RunSettings, run_training
+        elif args.command == "evaluate":
+            from .reevaluate import plan_evaluation, reevaluate
 
-            result = run_training(RunSettings(**parse_settings(args.settings)))
-            if result is not None:
-                print(json.dumps(result["summary"], indent=1))
+            options = ("task", "n", "samples", "temperature", "max_new_tokens", "seed", "policy", "out")
+            plan = plan_evaluation(args.path, **{name: getattr(args, name) for name in options})
+            print(json.dumps(reevaluate(plan)["summary"], indent=1))
+            print(f"written to {plan.out}")
         elif args.command == "export-reference":
             destination = args.to or Path("data/reference") / args.experiment_dir.name
             check_writable_dir("--to", destination)

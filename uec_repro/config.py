@@ -47,9 +47,20 @@ from .defaults import (
 )
 from .methods import METHODS, Method, methods_table
 from .selection import EXPLORATION_RULES, REPLAY_RULES
-from .validation import ParameterError, check_choice, check_float, check_int
+from .validation import ParameterError, check_bool, check_choice, check_float, check_int
 
 __all__ = ["METHODS", "Method", "UECConfig", "method_config", "methods_table"]
+
+
+# TRL generation back-ends that UECTrainer cannot drive yet, refused before anything is loaded (not mid-run)
+UNSUPPORTED_GENERATION = {
+    "use_vllm": "Exploration samples G' completions at t' by switching TRL's transformers generation config, "
+    "which TRL's vLLM generator does not read (its temperature is fixed when it starts), and the "
+    "re-collated batches of the buffers carry no vLLM importance-sampling ratio. Generate with transformers "
+    "(the default).",
+    "use_transformers_continuous_batching": "TRL's continuous batching casts the whole model to bf16 on "
+    "every generation call, QLoRA's fp32 norms and the fp32 adapters included. Use the default generation.",
+}
 
 
 @dataclass
@@ -294,7 +305,16 @@ class UECConfig(GRPOConfig):
     )
     bf16: bool | None = field(
         default=None,
-        metadata={"help": "None: bf16 on CUDA, fp32 elsewhere (bf16 is several times slower on CPU)."},
+        metadata={
+            "help": "None: bf16 on CUDA GPUs with native bf16 (Ampere and later), fp32 elsewhere (bf16 is "
+            "several times slower on CPU); True on an older GPU is refused."
+        },
+    )
+    # TRL 1.16 sets the deprecated alias (gradient_checkpointing=True): transformers 5 warns at every
+    # config. Unset here; __post_init__ turns TRL's default on under the new name, activation_checkpointing
+    gradient_checkpointing: bool | None = field(
+        default=None,
+        metadata={"help": "Deprecated alias of activation_checkpointing (transformers 5), removed in v6."},
     )
     # ---- faults and resources ----
     nonfinite_patience: int = field(
@@ -313,13 +333,32 @@ class UECConfig(GRPOConfig):
             "has."
         },
     )
+    keep_all_checkpoints: bool = field(
+        default=False,
+        metadata={
+            "help": "Keep every complete checkpoint-<step> folder (False: once a new checkpoint is complete, "
+            "the older ones are removed). HF's save_total_limit is not used for this: HF rotates before "
+            "the new checkpoint's UEC state marks it complete."
+        },
+    )
 
     def __post_init__(self) -> None:
         self.validate_uec_fields()
-        if self.bf16 is None:
-            import torch
+        import torch
 
-            self.bf16 = torch.cuda.is_available() and not self.use_cpu
+        on_cuda = torch.cuda.is_available() and not self.use_cpu
+        # native bf16: Ampere (compute capability 8.0) and later; older GPUs only emulate it, slowly
+        native_bf16 = on_cuda and torch.cuda.is_bf16_supported(including_emulation=False)
+        if self.bf16 is None:
+            self.bf16 = native_bf16
+        elif self.bf16 and on_cuda and not native_bf16:
+            raise ParameterError(
+                f"bf16={self.bf16!r} is not allowed on this GPU: it has no native bf16 (compute capability "
+                f"{_compute_capability()}; bf16 needs 8.0, Ampere, or later); use bf16=None or False (fp32, "
+                "what bf16=None picks here) or a newer GPU"
+            )
+        if self.activation_checkpointing is None and self.gradient_checkpointing is None:
+            self.activation_checkpointing = True  # TRL's default
         super().__post_init__()
         if self.exploration and self.exploration_group_size % self.world_size:
             raise ParameterError(
@@ -379,10 +418,12 @@ class UECConfig(GRPOConfig):
         check_int("probe_samples", self.probe_samples, minimum=1)
         check_int("probe_seed", self.probe_seed, minimum=0)
         check_int("validation_every", self.validation_every, minimum=0)
+        for name, why in UNSUPPORTED_GENERATION.items():
+            if getattr(self, name, False):
+                raise ParameterError(f"{name}=True is not supported by UECTrainer; allowed: False. {why}")
         schedule = getattr(self.lr_scheduler_type, "value", self.lr_scheduler_type)
-        if (
-            schedule != "constant"
-        ):  # HF's scheduler steps once per training step, UECTrainer's optimizer more often
+        # HF's scheduler steps once per training step, UECTrainer's optimizer more often
+        if schedule != "constant":
             raise ParameterError(
                 f"lr_scheduler_type={schedule!r} is not supported; allowed: 'constant'. UECTrainer makes "
                 "several optimizer steps per training step (mini-batches, replay) and HF's scheduler "
@@ -397,6 +438,7 @@ class UECConfig(GRPOConfig):
         check_int("updates_per_batch", self.updates_per_batch, minimum=1)
         check_int("nonfinite_patience", self.nonfinite_patience, minimum=0)
         check_float("min_free_disk_mb", self.min_free_disk_mb, minimum=0.0)
+        check_bool("keep_all_checkpoints", self.keep_all_checkpoints)
         group = check_int("num_generations", self.num_generations, minimum=2)
         size = check_int("per_device_train_batch_size", self.per_device_train_batch_size, minimum=1)
         if size % group:
@@ -416,6 +458,16 @@ class UECConfig(GRPOConfig):
                     f"{name}={getattr(self, name)!r} is not allowed: UECTrainer generates once per step and "
                     "makes its own optimizer steps (set updates_per_batch instead); use None or 1"
                 )
+
+
+def _compute_capability() -> str:
+    """The current CUDA device's compute capability, ``"major.minor"`` (``"unknown"`` if unreadable)."""
+    import torch
+
+    try:
+        return "{}.{}".format(*torch.cuda.get_device_capability())
+    except Exception:
+        return "unknown"
 
 
 def method_config(method: str, **overrides: Any) -> UECConfig:

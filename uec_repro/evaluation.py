@@ -5,8 +5,8 @@ correct, ``pass@k = 1 - C(n-c, k) / C(n, k)``; averaged over problems. The *hard
 ``G`` is the expected fraction of problems for which a group of ``G`` samples has no correct answer,
 ``mean(1 - pass@G)`` -- the prompts UEC-RL sends to targeted exploration.
 
-Token entropy is the entropy of the full next-token distribution at the sampling temperature,
-averaged over generated tokens (the quantity TRL logs as ``entropy``).
+Token entropy is the entropy of the full next-token distribution at the sampling temperature (the model's
+logits / T, before top-p), averaged over generated tokens (the quantity TRL logs as ``entropy``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .models import stop_token_ids
 from .rewards import accuracy_reward, extract_boxed
 from .validation import ParameterError, check_float, check_int
 
@@ -60,6 +61,73 @@ def prompt_texts(tokenizer, prompts: Sequence[str | list[dict[str, Any]]]) -> li
     ]
 
 
+class _TokenMeasures:
+    """Each decoding step's token entropy and the sampled token's -log p, computed as ``generate`` goes, from
+    the model's raw next-token logits at ``temperature`` (before top-p and before any processor of the
+    model's generation config): only (rows, steps) floats are kept, never (rows, steps, vocabulary).
+
+    A forward hook on the model that ``generate`` runs keeps the last position's logits of each forward pass;
+    the logits processor, which ``generate`` calls once per step right after that pass, turns them into the
+    step's entropy, and gathers the previous step's sampled token (the last column of its ``input_ids``)
+    from the previous step's log-probabilities. It passes the scores on unchanged, so sampling is as without
+    it. :meth:`finish` gathers the last step's token."""
+
+    def __init__(self, temperature: float) -> None:
+        self.temperature = temperature
+        self.entropy: list[Any] = []  # one (rows,) tensor per step
+        self.nll: list[Any] = []
+        self._logits = None  # the last forward pass's last-position logits
+        self._logps = None  # the last step's log-probabilities, until its token is known
+
+    def capture(self, module, args, output) -> None:
+        logits = output.logits if hasattr(output, "logits") else output[0]
+        self._logits = logits[:, -1]
+
+    def __call__(self, input_ids, scores):
+        if self._logits is None:
+            raise RuntimeError(
+                "sample() could not observe the model's logits: no forward pass of the hooked model ran "
+                "before this decoding step"
+            )
+        if self._logps is not None:
+            self.nll.append(-self._logps.gather(-1, input_ids[:, -1:]).squeeze(-1))
+        logits = self._logits.to(input_ids.device).float()  # as generate's own float32 copy
+        self._logits = None
+        logps = (logits / self.temperature).log_softmax(-1)
+        self.entropy.append(-(logps.exp() * logps).sum(-1))
+        self._logps = logps
+        return scores
+
+    def finish(self, new_tokens):
+        """(rows, steps) entropies and -log p of the sampled tokens ``new_tokens`` (rows, steps)."""
+        import torch
+
+        if self._logps is not None:
+            self.nll.append(-self._logps.gather(-1, new_tokens[:, -1:]).squeeze(-1))
+            self._logps = None
+        if len(self.entropy) != new_tokens.shape[1] or len(self.nll) != new_tokens.shape[1]:
+            raise RuntimeError(
+                f"sample() measured {len(self.entropy)} decoding steps for {new_tokens.shape[1]} new tokens"
+            )
+        return torch.stack(self.entropy, dim=1), torch.stack(self.nll, dim=1)
+
+
+def _generating_module(model):
+    """The module whose forward ``model.generate`` runs (a PEFT model's base model, else the model)."""
+    base = getattr(model, "get_base_model", None)
+    return base() if callable(base) else model
+
+
+def _calls(count: int, n: int, batch_size: int) -> list[tuple[list[int], int]]:
+    """The generate calls of :func:`sample`: (prompt indices, samples per prompt), at most ``batch_size``
+    rows each. ``n <= batch_size``: ``batch_size // n`` prompts per call with all their samples; else each
+    prompt's samples in calls of ``batch_size`` (the last one the rest)."""
+    if n <= batch_size:
+        per_call = batch_size // n
+        return [(list(range(s, min(s + per_call, count))), n) for s in range(0, count, per_call)]
+    return [([i], min(batch_size, n - s)) for i in range(count) for s in range(0, n, batch_size)]
+
+
 def sample(
     model,
     tokenizer,
@@ -73,10 +141,15 @@ def sample(
     seed: int = 0,
     images: Sequence[list[Any] | None] | None = None,
 ) -> Samples:
-    """Draw ``n`` completions per prompt; ``batch_size`` counts sequences (prompts x samples) per call.
-    ``images``: the images of each prompt, for a vision-language model (``tokenizer`` is then its
-    processor)."""
+    """Draw ``n`` completions per prompt; ``batch_size`` is the most sequences (prompts x samples) one
+    ``generate`` call makes: whole prompts per call while ``n <= batch_size``, else one prompt's samples split
+    over several calls. ``images``: the images of each prompt, for a vision-language model (``tokenizer`` is
+    then its processor).
+
+    Token entropy and -log p are measured while generating (:class:`_TokenMeasures`): memory holds one step's
+    next-token distribution, not every step's."""
     import torch
+    from transformers import LogitsProcessorList
 
     check_int("n", n, minimum=1)
     check_float("temperature", temperature, minimum=0.0, min_exclusive=True)
@@ -85,57 +158,67 @@ def sample(
     check_int("batch_size", batch_size, minimum=1)
     texts = prompt_texts(tokenizer, prompts)
     text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor's, or the tokenizer itself
-    prompts_per_call = max(1, batch_size // n)
+    # eos and the chat template's end of turn, as the policy's generation config has them (load_policy)
+    stops = stop_token_ids(text_tokenizer, getattr(model.generation_config, "eos_token_id", None))
     padding_side, text_tokenizer.padding_side = text_tokenizer.padding_side, "left"
     was_training = model.training
     model.eval()  # no dropout, and no gradient checkpointing, which disables the KV cache
-    out = Samples([], [], [], [], [])
+    per_prompt: list[dict[str, list]] = [
+        {"completions": [], "lengths": [], "truncated": [], "entropy": [], "nll": []} for _ in texts
+    ]
     torch.manual_seed(seed)
     try:
-        for start in range(0, len(texts), prompts_per_call):
-            chunk = texts[start : start + prompts_per_call]
-            pictures = {} if images is None else {"images": list(images[start : start + prompts_per_call])}
+        for indices, samples in _calls(len(texts), n, batch_size):
+            chunk = [texts[i] for i in indices]
+            pictures = {} if images is None else {"images": [images[i] for i in indices]}
             enc = tokenizer(
                 text=chunk, **pictures, return_tensors="pt", padding=True, add_special_tokens=False
             ).to(model.device)
-            with torch.no_grad():
-                gen = model.generate(
-                    **enc,
-                    do_sample=True,
-                    temperature=temperature,
-                    top_p=top_p,
-                    top_k=0,
-                    max_new_tokens=max_new_tokens,
-                    num_return_sequences=n,
-                    return_dict_in_generate=True,
-                    output_logits=True,
-                    pad_token_id=text_tokenizer.pad_token_id,
-                    eos_token_id=text_tokenizer.eos_token_id,
-                )
+            measures = _TokenMeasures(temperature)
+            hook = _generating_module(model).register_forward_hook(measures.capture)
+            try:
+                with torch.no_grad():
+                    gen = model.generate(
+                        **enc,
+                        do_sample=True,
+                        temperature=temperature,
+                        top_p=top_p,
+                        top_k=0,
+                        max_new_tokens=max_new_tokens,
+                        num_return_sequences=samples,
+                        return_dict_in_generate=True,
+                        logits_processor=LogitsProcessorList([measures]),
+                        pad_token_id=text_tokenizer.pad_token_id,
+                        eos_token_id=stops,
+                    )
+            finally:
+                hook.remove()
             new_tokens = gen.sequences[:, enc["input_ids"].shape[1] :]
-            logps = (torch.stack(gen.logits, dim=1).float() / temperature).log_softmax(
-                -1
-            )  # (rows, steps, vocab)
-            entropy = -(logps.exp() * logps).sum(-1)
-            nll = -logps.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
-            is_eos = new_tokens == text_tokenizer.eos_token_id
+            entropy, nll = measures.finish(new_tokens)  # (rows, steps)
+            del measures
+            is_eos = torch.isin(new_tokens, torch.tensor(stops, device=new_tokens.device))
             # valid = up to and including the first EOS
             valid = (is_eos.long().cumsum(1) - is_eos.long()) == 0
             lengths = valid.sum(1)
             decoded = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-            for i in range(len(chunk)):
-                rows = range(i * n, (i + 1) * n)
-                out.completions.append([decoded[r] for r in rows])
-                out.lengths.append([int(lengths[r]) for r in rows])
-                out.truncated.append([not bool(is_eos[r].any()) for r in rows])
-                out.mean_entropy.append(
-                    [float(entropy[r][valid[r]].mean()) if lengths[r] else 0.0 for r in rows]
-                )
-                out.mean_nll.append([float(nll[r][valid[r]].mean()) if lengths[r] else 0.0 for r in rows])
+            for position, i in enumerate(indices):
+                rows = range(position * samples, (position + 1) * samples)
+                record = per_prompt[i]
+                record["completions"] += [decoded[r] for r in rows]
+                record["lengths"] += [int(lengths[r]) for r in rows]
+                record["truncated"] += [not bool(is_eos[r].any()) for r in rows]
+                record["entropy"] += [float(entropy[r][valid[r]].mean()) if lengths[r] else 0.0 for r in rows]
+                record["nll"] += [float(nll[r][valid[r]].mean()) if lengths[r] else 0.0 for r in rows]
     finally:
         text_tokenizer.padding_side = padding_side
         model.train(was_training)
-    return out
+    return Samples(
+        completions=[r["completions"] for r in per_prompt],
+        mean_entropy=[r["entropy"] for r in per_prompt],
+        mean_nll=[r["nll"] for r in per_prompt],
+        lengths=[r["lengths"] for r in per_prompt],
+        truncated=[r["truncated"] for r in per_prompt],
+    )
 
 
 def majority_answer(completions: Sequence[str]) -> str | None:

@@ -111,7 +111,7 @@ def run_grpo_demo(config: GRPODemoConfig) -> dict[str, Any]:
         seed=config.seed,
         use_cpu=not _cuda(),
         bf16=_cuda(),
-        gradient_checkpointing=False,  # TRL defaults to True; the toy needs no memory savings
+        activation_checkpointing=False,  # TRL defaults to True; the toy needs no memory savings
         logging_steps=1,
         save_strategy="no",
         report_to="none",

@@ -15,16 +15,11 @@ One training step is one step of the paper (docs/paper.md#one-training-step); it
 HF's loop makes one optimizer step per training step, so all but the last optimizer step of a step are made
 here; a step with nothing to train on makes no backward, so HF's optimizer step changes nothing.
 
-Around the step (:mod:`uec_repro.callbacks`): the entropy probe, validation, time and memory, and the
-``metrics.jsonl`` writer. Metric groups: ``uec/`` selection counts and buffer sizes, ``exploration/`` TRL's
-metrics of the exploration rollouts, ``probe/`` the policy on fixed probe prompts, ``entropy/update_batch*``
-the samples trained on, ``baselines/``, ``validation/``, ``time/``, ``memory/``, ``faults/``. Checkpoints add
-the buffers and random states to HF's (:mod:`uec_repro.checkpoints`); non-finite steps and checkpoints are
-refused by :mod:`uec_repro.guards`; TRL's internals are reached only through :mod:`uec_repro.trl_hooks`.
-
-Several processes: B0 is the global batch; every process gathers all samples, so selection, both buffers and
-the replay draw make the same decisions everywhere. Each mini-batch is split across the processes and each
-process's loss weighted by its share, so DDP's gradient average is the single-process gradient.
+Around the step: probe, validation, time, memory and ``metrics.jsonl`` (:mod:`uec_repro.callbacks`; metric
+groups ``uec/``, ``exploration/``, ``probe/``, ``entropy/update_batch*``, ``baselines/``, ``validation/``,
+``time/``, ``memory/``, ``faults/``); buffers in checkpoints (:mod:`uec_repro.checkpoints`); non-finite values
+(:mod:`uec_repro.guards`); TRL's internals only through :mod:`uec_repro.trl_hooks`. With several processes,
+every process gathers all samples (same decisions everywhere) and weights its loss by its mini-batch share.
 """
 
 from __future__ import annotations
@@ -395,7 +390,7 @@ class UECTrainer(TRLHooks):
         folder = run_dir / f"{PREFIX}{self.state.global_step}"
         self._save_uec_state(folder)
         if self.accelerator.is_main_process:
-            remove_checkpoints(run_dir, keep=folder)
+            remove_checkpoints(run_dir, keep=folder, keep_complete=self.args.keep_all_checkpoints)
         self.accelerator.wait_for_everyone()
 
     def _save_uec_state(self, folder: Path) -> None:

@@ -17,7 +17,10 @@ before any model is loaded. A run writes into ``output_dir``:
 * ``adapter/``: the trained LoRA adapter (safetensors), unless ``save_adapter`` is off;
 * ``settings.json``: these settings, so that a rerun can tell whether it continues the same run;
 * ``checkpoint-<step>/``: while training, the newest resumable checkpoint (every ``checkpoint_every`` steps;
-  see :mod:`uec_repro.checkpoints`), removed once ``eval.json`` is written.
+  see :mod:`uec_repro.checkpoints`); once ``eval.json`` is written, ``keep_checkpoints`` decides what stays:
+  none, the newest (the default) or all of them (then none is removed during the run either). A checkpoint
+  holds its adapter: ``uec-repro evaluate`` (:mod:`uec_repro.reevaluate`) evaluates it, or the run's
+  ``adapter/``, again.
 
 Rerunning an unfinished run (no ``eval.json``) with the same settings resumes it from its newest complete
 checkpoint, or starts it over when it has none; a finished run, or one with other settings, is refused unless
@@ -44,252 +47,25 @@ import os
 import resource
 import shutil
 import time
-import warnings
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .atomic import write_text_atomic
-from .defaults import (
-    EXPLORATION_GROUP_FACTOR,
-    EXPLORATION_TEMPERATURE,
-    LEARNING_RATE,
-    REPLAY_CAPACITY,
-    REPLAY_FREQUENCY,
-)
 from .layout import ADAPTER_DIR, BASE_METHOD, EVAL_FILE, METRICS_FILE, PROBE_FILE, SETTINGS_FILE
-from .validation import ParameterError, check_bool, check_choice, check_float, check_int, check_writable_dir
+from .settings import RESUMABLE_CHANGES, TENSORBOARD_DIR, RunSettings, launched_processes
+from .validation import ParameterError
 
-# RunSettings fields that default (None) to UECConfig's value
-CONFIG_DEFAULTED = (
-    "exploration_generations",
-    "exploration_temperature",
-    "replay_capacity",
-    "replay_frequency",
-    "learning_rate",
-)
-
-__all__ = ["RunSettings", "run_training"]
-
-# settings that do not change a run's results: a rerun may differ in them and still resume
-RESUMABLE_CHANGES = ("threads", "overwrite", "checkpoint_every")
+__all__ = ["RunSettings", "eval_options", "eval_record", "run_training", "training_dataset"]
 
 
-@dataclass
-class RunSettings:
-    """Parameters of one run (field help text is the documentation; ``None`` means the method's default)."""
+def training_dataset(settings: RunSettings, tokenizer: Any = None):
+    """The run's training prompts: ``steps x prompts_per_step`` rows of the task's train split, cycling
+    through the split (a fresh order each epoch, seeded by the run's seed) when it is shorter than that."""
+    from .tasks import load_task
 
-    method: str = field(
-        default="uec_rl",
-        metadata={
-            "help": "A method of uec_repro.config.METHODS, or 'base' (no "
-            "training: evaluate the initial policy)."
-        },
-    )
-    policy: str = field(
-        default="toy",
-        metadata={
-            "help": "Policy from the zoo ('toy', 'toy-geometry', 'smollm2-135m'), a local folder or a hub id."
-        },
-    )
-    task: str = field(
-        default="arith", metadata={"help": "Task of uec_repro.tasks.TASKS (train and test splits)."}
-    )
-    seed: int = field(
-        default=0, metadata={"help": "Seed of data order, sampling and adapter initialisation."}
-    )
-    steps: int = field(default=30, metadata={"help": "Training steps (one rollout batch each)."})
-    prompts_per_step: int = field(
-        default=8, metadata={"help": "Prompts per step, over all processes; B0 = prompts x G completions."}
-    )
-    num_generations: int = field(default=8, metadata={"help": "G, completions per prompt."})
-    max_completion_length: int = field(default=48, metadata={"help": "Generation budget in tokens."})
-    exploration_generations: int | None = field(
-        default=None, metadata={"help": f"G' (None: {EXPLORATION_GROUP_FACTOR} x G)."}
-    )
-    exploration_temperature: float | None = field(
-        default=None, metadata={"help": f"t' (None: {EXPLORATION_TEMPERATURE})."}
-    )
-    replay_capacity: float | None = field(
-        default=None, metadata={"help": f"s' as a multiple of B0 (None: {REPLAY_CAPACITY:g})."}
-    )
-    replay_frequency: int | None = field(
-        default=None, metadata={"help": f"f_replay in steps (None: {REPLAY_FREQUENCY})."}
-    )
-    learning_rate: float | None = field(
-        default=None, metadata={"help": f"AdamW learning rate (None: {LEARNING_RATE:g})."}
-    )
-    quantization: str = field(
-        default="none", metadata={"help": "'none' (LoRA) or 'nf4' (QLoRA, 4-bit base)."}
-    )
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank (alpha = 2 r)."})
-    overrides: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "Any other UECConfig field, e.g. {'beta': 0.0}."}
-    )
-    validation_prompts: int = field(default=50, metadata={"help": "Test prompts of in-training validation."})
-    validation_every: int = field(default=5, metadata={"help": "Validate every this many steps (0: never)."})
-    probe_prompts: int = field(
-        default=64,
-        metadata={
-            "help": "Test prompts of the entropy probe, the same for every "
-            "method and seed (how often: UECConfig.probe_every)."
-        },
-    )
-    eval_prompts: int = field(default=100, metadata={"help": "Test prompts of the final evaluation."})
-    eval_samples: int = field(
-        default=16, metadata={"help": "n, samples per test prompt (Pass@k for k <= n)."}
-    )
-    eval_temperature: float = field(
-        default=1.0, metadata={"help": "Sampling temperature of the final evaluation."}
-    )
-    threads: int = field(
-        default=0, metadata={"help": "torch CPU threads (0: $UEC_REPRO_THREADS, else torch's default)."}
-    )
-    save_adapter: bool = field(
-        default=True, metadata={"help": "Save the trained LoRA adapter in output_dir/adapter."}
-    )
-    checkpoint_every: int = field(
-        default=10,
-        metadata={
-            "help": "Save a resumable checkpoint every this many steps "
-            "(0: never); a rerun resumes from the newest."
-        },
-    )
-    overwrite: bool = field(
-        default=False,
-        metadata={
-            "help": "Start over in an output_dir that already holds a run "
-            "(False: an unfinished run resumes, a finished one "
-            "is refused)."
-        },
-    )
-    output_dir: str = field(default="runs/manual/run", metadata={"help": "Where the run's files go."})
-
-    def __post_init__(self) -> None:
-        """Check every field before anything is loaded; a :class:`ParameterError` names the field, its value
-        and what is allowed. Beyond ranges and types: the policy must be a zoo name, a model folder or a hub
-        id; ``quantization='nf4'`` needs an importable bitsandbytes that supports the device the run uses
-        (CUDA when available, else CPU); a hub task must have the splits the run reads and, offline
-        (``HF_HUB_OFFLINE``), be in the local cache (:class:`~uec_repro.tasks.hub.DatasetUnavailableError`,
-        with how to get it); ``output_dir`` must be a folder this user can create or write."""
-        from .config import METHODS
-        from .models import QUANTIZATIONS, LoraSettings, validate_policy_args
-        from .tasks import HUB_TASKS, TASKS
-
-        check_choice("method", self.method, [BASE_METHOD, *METHODS])
-        check_choice("task", self.task, TASKS)
-        check_choice("quantization", self.quantization, QUANTIZATIONS)
-        if not isinstance(self.policy, str) or not self.policy.strip():
-            raise ParameterError(f"policy={self.policy!r} must be a zoo name, a folder or a hub id")
-        check_int("seed", self.seed, minimum=0)
-        for name in (
-            "steps",
-            "prompts_per_step",
-            "max_completion_length",
-            "lora_r",
-            "eval_prompts",
-            "eval_samples",
-            "validation_prompts",
-            "probe_prompts",
-        ):
-            check_int(name, getattr(self, name), minimum=1)
-        check_int("num_generations", self.num_generations, minimum=2)
-        check_int("validation_every", self.validation_every, minimum=0)
-        check_int("threads", self.threads, minimum=0)
-        check_int("checkpoint_every", self.checkpoint_every, minimum=0)
-        check_float("eval_temperature", self.eval_temperature, minimum=0.0, min_exclusive=True)
-        for name in ("save_adapter", "overwrite"):
-            check_bool(name, getattr(self, name))
-        if not isinstance(self.overrides, dict):
-            raise ParameterError(f"overrides={self.overrides!r} must be a dict of UECConfig fields")
-        if not isinstance(self.output_dir, str) or not self.output_dir.strip():
-            raise ParameterError(f"output_dir={self.output_dir!r} must be a folder path")
-        check_writable_dir("output_dir", self.output_dir)
-        try:  # the policy's name or folder, and what nf4 needs; nothing is loaded
-            validate_policy_args(
-                self.policy,
-                quantization=self.quantization,
-                lora=LoraSettings(r=self.lora_r, alpha=2 * self.lora_r),
-            )
-        except ParameterError as error:
-            raise ParameterError(str(error).replace("name_or_path=", "policy=", 1)) from None
-        if self.task in HUB_TASKS:
-            from .tasks.hub import HUB_DATASETS, DatasetUnavailableError, load_hub_rows, offline_mode
-
-            needed = ["test"] if self.method == BASE_METHOD else ["train", "test"]
-            splits = list(HUB_DATASETS[self.task].splits)
-            for split in needed:
-                if split not in splits:
-                    allowed = [
-                        t for t in TASKS if t not in HUB_TASKS or set(needed) <= set(HUB_DATASETS[t].splits)
-                    ]
-                    raise ParameterError(
-                        f"task={self.task!r} has no {split!r} split (only {splits}), which "
-                        f"method={self.method!r} needs; use method='base' or one of {allowed}"
-                    )
-                if offline_mode():  # reads the cache only; DatasetUnavailableError says how to get the data
-                    try:
-                        with warnings.catch_warnings():
-                            warnings.simplefilter("ignore")
-                            load_hub_rows(self.task, split, n=1)
-                    except DatasetUnavailableError as error:
-                        raise DatasetUnavailableError(f"task={self.task!r}: {error}") from None
-        processes = launched_processes()
-        if processes > 1 and self.method == BASE_METHOD:
-            raise ParameterError(
-                f"method={BASE_METHOD!r} only evaluates: run it in one process, not {processes}"
-            )
-        if self.prompts_per_step % processes:
-            raise ParameterError(
-                f"prompts_per_step={self.prompts_per_step} must be a multiple of the number of "
-                f"processes ({processes}): each process generates an equal share of a step's prompts"
-            )
-        if self.method != BASE_METHOD:
-            self.trainer_config()  # UECConfig checks every field it gets (and names the bad one)
-
-    @classmethod
-    def from_namespace(cls, namespace: dict[str, Any]) -> RunSettings:
-        """Settings from a notebook's variables (``globals()``): every field found there, defaults for the
-        rest."""
-        return cls(**{f.name: namespace[f.name] for f in fields(cls) if f.name in namespace})
-
-    def trainer_config(self):
-        """The :class:`~uec_repro.config.UECConfig` of this run (method overrides, then these settings)."""
-        import torch
-
-        from .config import method_config
-
-        optional = {name: getattr(self, name) for name in CONFIG_DEFAULTED if getattr(self, name) is not None}
-        return method_config(
-            self.method,
-            **{
-                "output_dir": self.output_dir,
-                "max_steps": self.steps,
-                "per_device_train_batch_size": self.prompts_per_step
-                * self.num_generations
-                // launched_processes(),
-                "num_generations": self.num_generations,
-                "max_completion_length": self.max_completion_length,
-                "seed": self.seed,
-                "validation_every": self.validation_every,
-                "use_cpu": not torch.cuda.is_available(),
-                "gradient_checkpointing": False,
-                **(
-                    {"save_strategy": "steps", "save_steps": self.checkpoint_every}
-                    if self.checkpoint_every
-                    else {"save_strategy": "no"}
-                ),
-                "report_to": "none",
-                "disable_tqdm": True,
-                **optional,
-                **self.overrides,
-            },
-        )
-
-
-def launched_processes() -> int:
-    """The number of processes of this launch (``torchrun`` and ``accelerate launch`` set ``WORLD_SIZE``)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    n = settings.steps * settings.prompts_per_step
+    return load_task(settings.task, "train", n=n, seed=settings.seed, tokenizer=tokenizer, cycle=True)
 
 
 def run_training(settings: RunSettings) -> dict[str, Any] | None:
@@ -298,7 +74,7 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
     import torch
     from transformers import PrinterCallback, set_seed
 
-    from .checkpoints import checkpoint_step, remove_checkpoints
+    from .checkpoints import checkpoint_step, prune_checkpoints
     from .faults import install_fault_points
     from .models import LoraSettings, cast_trainable_to_fp32, load_policy
     from .rewards import accuracy_reward
@@ -346,13 +122,9 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
     train_seconds = 0.0
     if settings.method != BASE_METHOD:
         config = settings.trainer_config()
-        train = load_task(
-            settings.task,
-            "train",
-            n=settings.steps * settings.prompts_per_step,
-            seed=settings.seed,
-            tokenizer=tokenizer,
-        )
+        train = training_dataset(settings, tokenizer)
+        if len(set(train["id"])) < len(train) and "shuffle_dataset" not in settings.overrides:
+            config.shuffle_dataset = False  # each epoch is already in a fresh order; TRL's would mix epochs
         trainer = UECTrainer(
             model=model,
             reward_funcs=[accuracy_reward],
@@ -363,9 +135,19 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
             probe_dataset=test.select(range(min(settings.probe_prompts, len(test)))),
         )
         trainer.remove_callback(PrinterCallback)  # per-step rows go to metrics.jsonl
+        from transformers.integrations import TensorBoardCallback
+
+        from .callbacks import Progress
+
+        for callback in trainer.callback_handler.callbacks:
+            if isinstance(callback, TensorBoardCallback):  # report_to="tensorboard"
+                callback.logging_dir = str(out / TENSORBOARD_DIR)
+        if settings.show_progress():
+            trainer.add_callback(Progress())
         install_fault_points(trainer)  # only with UEC_REPRO_FAULT set (tests, make stress)
-        if not torch.cuda.is_available():
-            cast_trainable_to_fp32(trainer.model)  # TRL casts adapters to bf16 on 4-bit bases: slow on CPU
+        # fp32 master weights on every device: TRL casts adapters to bf16 on 4-bit bases, where small updates
+        # round away (and bf16 is slow on CPU); with bf16=True HF/accelerate autocast still computes in bf16
+        cast_trainable_to_fp32(trainer.model)
         train_started = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         train_seconds = time.perf_counter() - train_started
@@ -381,31 +163,61 @@ def run_training(settings: RunSettings) -> dict[str, Any] | None:
     )
     if rank != 0:
         return None
-    result = {
-        "method": settings.method,
-        "policy": settings.policy,
-        "task": settings.task,
-        "seed": settings.seed,
+    result = eval_record(
+        asdict(settings),
+        evaluation,
+        started=started,
+        train_seconds=train_seconds,
+        resumed_from_step=resumed_from,
+        processes=processes,
+    )
+    write_text_atomic(out / EVAL_FILE, json.dumps(result, indent=1))
+    prune_checkpoints(out, settings.keep_checkpoints)
+    return result
+
+
+def eval_options(samples: int, num_generations: int) -> dict[str, Any]:
+    """The ``ks`` (powers of two up to ``samples``) and ``hard_group_size`` (G, at most ``samples``) of an
+    evaluation with ``samples`` per prompt: which pass@k and hard share ``eval.json``'s summary holds."""
+    return {
+        "ks": [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= samples],
+        "hard_group_size": min(num_generations, samples),
+    }
+
+
+def eval_record(
+    settings: dict[str, Any],
+    evaluation,
+    *,
+    started: float,
+    task: str | None = None,
+    train_seconds: float = 0.0,
+    resumed_from_step: int = 0,
+    processes: int = 1,
+) -> dict[str, Any]:
+    """The content of an ``eval.json``: ``evaluation`` (an :class:`~uec_repro.evaluation.EvalResult`) of the
+    run with ``settings`` (a :class:`RunSettings` as a dict) on ``task`` (default: the run's), with the
+    timing of this attempt (``started``: its :func:`time.perf_counter`) and the process's peak memory. A
+    setting ``settings`` lacks (an adapter evaluated without its run's settings.json) is recorded as None."""
+    steps_left = settings.get("steps", 0) - resumed_from_step
+    return {
+        "method": settings.get("method"),
+        "policy": settings.get("policy"),
+        "task": task or settings.get("task"),
+        "seed": settings.get("seed"),
         "summary": evaluation.summary,
-        "n": settings.eval_samples,
+        "n": evaluation.summary["samples_per_prompt"],
         "correct": [p["correct"] for p in evaluation.per_prompt],
         "difficulty": [p["difficulty"] for p in evaluation.per_prompt],
-        "resumed_from_step": resumed_from,
+        "resumed_from_step": resumed_from_step,
         "processes": processes,
         # of this attempt: a resumed run trains the steps after its checkpoint
         "train_seconds": train_seconds,
-        "seconds_per_step": (
-            train_seconds / (settings.steps - resumed_from)
-            if train_seconds and settings.steps > resumed_from
-            else None
-        ),
+        "seconds_per_step": train_seconds / steps_left if train_seconds and steps_left > 0 else None,
         "total_seconds": time.perf_counter() - started,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "settings": asdict(settings),
+        "settings": settings,
     }
-    write_text_atomic(out / EVAL_FILE, json.dumps(result, indent=1))
-    remove_checkpoints(out)
-    return result
 
 
 def _evaluate(model, tokenizer, prompts, settings: RunSettings, rank: int, processes: int):
@@ -414,8 +226,8 @@ def _evaluate(model, tokenizer, prompts, settings: RunSettings, rank: int, proce
     in order."""
     from .evaluation import EvalResult, evaluate_policy, summarize
 
-    ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= settings.eval_samples]
-    hard_group_size = min(settings.num_generations, settings.eval_samples)
+    options = eval_options(settings.eval_samples, settings.num_generations)
+    ks, hard_group_size = options["ks"], options["hard_group_size"]
     share = prompts.select(range(rank, len(prompts), processes))
     per_prompt = (
         evaluate_policy(
@@ -468,6 +280,10 @@ def _prepare_output_dir(settings: RunSettings, out: Path, step_files: tuple[str,
             "or set overwrite=True to start over"
         )
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = None if settings.overwrite else prepare_resume(out, *step_files)
+    checkpoint = (
+        None
+        if settings.overwrite
+        else prepare_resume(out, *step_files, keep_all=settings.keep_checkpoints == "all")
+    )
     write_text_atomic(out / SETTINGS_FILE, json.dumps(current, indent=1))
     return checkpoint

@@ -105,15 +105,36 @@ class TRLHooks(GRPOTrainer):
         return batch, self.num_processes * tokens / sum(len(s.completion_ids) for s in samples)
 
     # ---- rollouts ----------------------------------------------------------------------------------------
-    def rollouts(self, inputs: list[dict[str, Any]], exploration: bool = False) -> list[Sample]:
+    def rollouts(
+        self, inputs: list[dict[str, Any]], exploration: bool = False, max_rows: int | None = None
+    ) -> list[Sample]:
         """Generate, score and compute advantages with TRL for this process's ``inputs``; returns the samples
         of every process, in process order (the global batch). Exploration rollouts are sampled with
-        ``num_generations`` G' at t' (see :meth:`_exploration_sampling`)."""
-        if not exploration:
-            return self.gathered(self._samples(super()._generate_and_score_completions(inputs), False))
-        with self._exploration_sampling():
-            output = super()._generate_and_score_completions(inputs)
-            return self.gathered(self._samples(output, True))
+        ``num_generations`` G' at t' (see :meth:`_exploration_sampling`).
+
+        ``max_rows``: the most of this process's rows one TRL call generates (e.g. ``generation_batch_size //
+        num_processes``, the size of a standard rollout). The rows of every process then go through TRL in
+        chunks of whole groups of ``num_generations`` (one group at least), each chunk shared out among the
+        processes as one call would share them, and the samples come back in the same order. None (the
+        default), or rows that fit in one chunk: one TRL call, as before. Several chunks draw other samples
+        than one call would (each call consumes the random stream on its own)."""
+        from contextlib import nullcontext
+
+        with self._exploration_sampling() if exploration else nullcontext():
+            if max_rows is None or len(inputs) <= max_rows:
+                output = super()._generate_and_score_completions(inputs)
+                return self.gathered(self._samples(output, exploration))
+            everyone = self.gathered(inputs)
+            unit = math.lcm(self.num_generations, self.num_processes)  # whole groups, equal shares
+            per_call = max(1, max_rows * self.num_processes // unit) * unit
+            samples: list[Sample] = []
+            for start in range(0, len(everyone), per_call):
+                chunk = everyone[start : start + per_call]
+                share = len(chunk) // self.num_processes
+                part = chunk[self.process_index * share : (self.process_index + 1) * share]
+                output = super()._generate_and_score_completions(part)
+                samples += self.gathered(self._samples(output, exploration))
+            return samples
 
     def _samples(self, output: dict[str, Any], exploration: bool) -> list[Sample]:
         """Split TRL's padded batch of this process into per-sample records (rewards from the stash of

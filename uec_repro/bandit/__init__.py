@@ -19,6 +19,10 @@ advantages :math:`A(a) = r(a) - \mathbb{E}_\pi[r]`. Its entropy is :math:`H = -\
 
 Natural policy gradient on tabular softmax logits moves each logit by :math:`\eta` times its advantage,
 :math:`\Delta z = \eta A`, hence **ΔH ≈ -η Cov_{a~π}(log π(a), A(a))**, with an :math:`O(\eta^2)` error.
+Vanilla policy gradient follows the gradient of :math:`\mathbb{E}_\pi[A]`,
+:math:`\partial \mathbb{E}_\pi[A] / \partial z_j = \pi_j (A_j - \mathbb{E}_\pi[A]) = \pi_j A_j`, so
+:math:`\Delta z = \eta\,\pi \odot A` and **ΔH ≈ -η Cov_{a~π}(log π(a), π(a) A(a))**: the extra factor
+π(a) damps the push on rare arms, and the two forms can disagree in sign (:func:`step_forms_table`).
 Entropy falls when the update pushes up actions that are already likely (positive covariance) and rises
 when it pushes up actions that are unlikely (negative covariance).
 
@@ -29,7 +33,9 @@ made likely by earlier updates: UEC-RL's replay).
 
 **Sampling at temperature t'.** Samples drawn from :math:`\pi^{1/t'}` (renormalised) give a rare arm a
 larger share when :math:`t' > 1`; a group of :math:`G'` of them contains it with probability
-:math:`1 - (1 - q)^{G'}`, :math:`q` its tempered probability.
+:math:`1 - (1 - q)^{G'}`, :math:`q` its tempered probability. With the group's own baseline, the expected
+vanilla step becomes :math:`\eta\,\pi_{t'} \odot (r - \mathbb{E}_{\pi_{t'}}[r])`: the tempered
+distribution takes the place of π as the weight of each arm (:func:`tempered_expected_step`).
 
 :func:`simulate` puts the pieces together on a pool of prompts, each a bandit with its own logits (the
 tabular setting of the identity), trained with the selection rules of :mod:`uec_repro.selection` and plain
@@ -48,18 +54,26 @@ from .exploration import (
     exploration_update,
     prob_rare_arm_found,
     repeated_reinforcement,
+    tempered_sampling_table,
 )
 from .identity import (
+    STEP_KINDS,
     advantages,
     entropy,
     entropy_change,
+    entropy_change_exact,
+    entropy_change_first_order,
     first_order_table,
     log_policy_covariance,
+    logit_step,
     npg_step,
     predicted_entropy_change,
     random_bandits_table,
+    sign_error_shares,
     softmax,
+    step_forms_table,
     tempered,
+    tempered_expected_step,
 )
 from .plots import (
     plot_discovery,
@@ -68,12 +82,15 @@ from .plots import (
     plot_repeated_reinforcement,
     plot_replay_sweep,
     plot_simulation,
+    plot_step_forms,
+    plot_tempered_sampling,
     save_figures,
 )
 from .simulation import (
     PHASES,
     STRATEGIES,
     BanditConfig,
+    accuracy_summary,
     entropy_summary,
     phase_effects,
     replay_sweep,
@@ -83,18 +100,23 @@ from .simulation import (
 __all__ = [
     "DISCOVERY_TEMPERATURES",
     "PHASES",
+    "STEP_KINDS",
     "STRATEGIES",
     "BanditConfig",
     "ExplorationUpdate",
+    "accuracy_summary",
     "advantages",
     "bandit_with_rare_arm",
     "discovery_table",
     "entropy",
     "entropy_change",
+    "entropy_change_exact",
+    "entropy_change_first_order",
     "entropy_summary",
     "exploration_update",
     "first_order_table",
     "log_policy_covariance",
+    "logit_step",
     "npg_step",
     "phase_effects",
     "plot_discovery",
@@ -103,13 +125,19 @@ __all__ = [
     "plot_repeated_reinforcement",
     "plot_replay_sweep",
     "plot_simulation",
+    "plot_step_forms",
+    "plot_tempered_sampling",
     "predicted_entropy_change",
     "prob_rare_arm_found",
     "random_bandits_table",
     "repeated_reinforcement",
     "replay_sweep",
     "save_figures",
+    "sign_error_shares",
     "simulate",
     "softmax",
+    "step_forms_table",
     "tempered",
+    "tempered_expected_step",
+    "tempered_sampling_table",
 ]

@@ -19,6 +19,7 @@ from .identity import (
     predicted_entropy_change,
     softmax,
     tempered,
+    tempered_expected_step,
 )
 
 DISCOVERY_TEMPERATURES = tuple(np.round(np.linspace(0.8, 2.0, 25), 2))  # t' grid of the discovery plot
@@ -67,6 +68,35 @@ def discovery_table(
         for g in group_sizes
         for t in temperatures
     ]
+    return pd.DataFrame(rows)
+
+
+def tempered_sampling_table(
+    logits: np.ndarray, correct_arm: int, temperatures: Iterable[float], *, eta: float
+) -> pd.DataFrame:
+    """The expected update on a bandit whose only correct arm (reward 1, every other arm 0) is
+    ``correct_arm``, with the samples drawn at each of ``temperatures`` (:func:`tempered_expected_step`).
+
+    Columns: temperature, sampling_probability (of the correct arm, i.e. the expected share of correct
+    samples), correct_arm_step (its logit step), predicted (``-Cov_pi(log pi, step)``) and actual (exact)
+    entropy change.
+    """
+    check_int("correct_arm", correct_arm, minimum=0, maximum=len(logits) - 1)
+    check_float("eta", eta, minimum=0.0, min_exclusive=True)
+    rewards = np.zeros(len(logits))
+    rewards[correct_arm] = 1.0
+    rows = []
+    for temperature in temperatures:
+        step = tempered_expected_step(logits, rewards, eta, float(temperature))
+        rows.append(
+            {
+                "temperature": float(temperature),
+                "sampling_probability": float(softmax(logits, float(temperature))[correct_arm]),
+                "correct_arm_step": float(step[correct_arm]),
+                "predicted": float(predicted_entropy_change(logits, step)),
+                "actual": float(entropy_change(logits, step)),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -1,4 +1,5 @@
-"""Softmax policies, their entropy, and the first-order identity ΔH ≈ -Cov(log π, Δz) checked numerically."""
+"""Softmax policies, their entropy, and the first-order identity ΔH ≈ -Cov(log π, Δz) checked numerically, for
+the vanilla (Δz = η π ⊙ A) and natural (Δz = η A) policy-gradient steps and for sampling at a temperature."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ..validation import check_float, check_int
+from ..validation import check_choice, check_float, check_int
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,3 +115,117 @@ def random_bandits_table(
             "actual": entropy_change(logits, eta * advantage),
         }
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Vanilla vs natural policy gradient: two logit steps, two first-order forms
+# ---------------------------------------------------------------------------------------------
+STEP_KINDS = {
+    "vanilla": "plain policy gradient, dz = eta * grad_z E_pi[A] = eta * pi * A (what the simulation does)",
+    "natural": "natural policy gradient on tabular logits, dz = eta * A",
+}
+
+
+def logit_step(logits: np.ndarray, advantages: np.ndarray, eta: float, kind: str = "vanilla") -> np.ndarray:
+    r"""The expected logit step of one policy-gradient update with per-arm ``advantages``.
+
+    ``"natural"``: :math:`\Delta z = \eta A`. ``"vanilla"``: :math:`\Delta z = \eta \nabla_z
+    \mathbb{E}_\pi[A]`, whose component j is :math:`\eta \pi_j (A_j - \mathbb{E}_\pi[A])`, i.e.
+    :math:`\eta\, \pi \odot A` for advantages centred under π (``A = r - E_pi[r]``, as :func:`advantages`
+    returns). It is also the mean of the sampled step ``eta * A(a) * (e_a - pi)``, a ~ pi.
+    """
+    check_choice("kind", kind, STEP_KINDS)
+    advantages = np.asarray(advantages, dtype=float)
+    if kind == "natural":
+        return eta * advantages
+    policy = softmax(logits)
+    centred = advantages - np.sum(policy * advantages, axis=-1, keepdims=True)
+    return eta * policy * centred
+
+
+def entropy_change_first_order(
+    logits: np.ndarray, advantages: np.ndarray, eta: float, kind: str = "vanilla"
+) -> np.ndarray:
+    """First-order entropy change of the :func:`logit_step` of ``kind``:
+    ``-eta Cov_pi(log pi, pi * A)`` (vanilla) or ``-eta Cov_pi(log pi, A)`` (natural)."""
+    return -log_policy_covariance(softmax(logits), logit_step(logits, advantages, eta, kind))
+
+
+def entropy_change_exact(
+    logits: np.ndarray, advantages: np.ndarray, eta: float, kind: str = "vanilla"
+) -> np.ndarray:
+    """Exact entropy change ``H(softmax(z + dz)) - H(softmax(z))`` of the :func:`logit_step` of ``kind``."""
+    return entropy_change(logits, logit_step(logits, advantages, eta, kind))
+
+
+def step_forms_table(
+    count: int, *, arms: int = 8, eta: float = 0.001, logit_scale: float = 1.5, seed: int = 0
+) -> pd.DataFrame:
+    """``count`` random bandits, each taking one vanilla and one natural step of ``eta`` (exact advantages).
+
+    One row per (bandit, step): columns bandit, step ("vanilla" or "natural"), eta, actual (exact entropy
+    change of that step), vanilla_form (``-eta Cov(log pi, pi A)``), natural_form (``-eta Cov(log pi, A)``).
+    The form named like the step is the right one; the other is the wrong one.
+    """
+    check_int("count", count, minimum=1)
+    check_int("arms", arms, minimum=2)
+    check_float("eta", eta, minimum=0.0, min_exclusive=True)
+    check_float("logit_scale", logit_scale, minimum=0.0)
+    logits, rewards = _random_bandits(np.random.default_rng(seed), count, arms, logit_scale)
+    advantage = advantages(softmax(logits), rewards)
+    forms = {f"{kind}_form": entropy_change_first_order(logits, advantage, eta, kind) for kind in STEP_KINDS}
+    frames = [
+        pd.DataFrame(
+            {
+                "bandit": np.arange(count),
+                "step": kind,
+                "eta": eta,
+                "actual": entropy_change_exact(logits, advantage, eta, kind),
+                **forms,
+            }
+        )
+        for kind in STEP_KINDS
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def sign_error_shares(table: pd.DataFrame) -> pd.DataFrame:
+    """From :func:`step_forms_table`: per step kind, the share of bandits whose actual entropy change has the
+    other sign than the right form predicts (``right_form``) and than the wrong form predicts
+    (``wrong_form``), and the median relative error of the right form."""
+    rows = {}
+    for kind, rows_of_kind in table.groupby("step", sort=False):
+        other = next(k for k in STEP_KINDS if k != kind)
+        actual, right = rows_of_kind["actual"], rows_of_kind[f"{kind}_form"]
+        rows[kind] = {
+            "bandits": len(rows_of_kind),
+            "right_form": float((np.sign(right) != np.sign(actual)).mean()),
+            "wrong_form": float((np.sign(rows_of_kind[f"{other}_form"]) != np.sign(actual)).mean()),
+            "right_form_median_relative_error": float((np.abs(actual - right) / np.abs(right)).median()),
+        }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "step"
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling at temperature t': the expected step is weighted by the tempered distribution
+# ---------------------------------------------------------------------------------------------
+def tempered_expected_step(
+    logits: np.ndarray, rewards: np.ndarray, eta: float, temperature: float
+) -> np.ndarray:
+    r"""The expected logit step when the samples are drawn at ``temperature`` but the gradient is that of
+    :math:`\log\pi` (t = 1), with the baseline of the sampled group, :math:`b = \mathbb{E}_{\pi_{t'}}[r]`:
+
+    .. math::
+        \eta\,\mathbb{E}_{a\sim\pi_{t'}}\big[(r(a) - b)(e_a - \pi)\big]
+        = \eta\,\pi_{t'} \odot (r - b) - \eta\,\pi\,\mathbb{E}_{\pi_{t'}}[r - b]
+        = \eta\,\pi_{t'} \odot (r - b),
+
+    :math:`\pi_{t'} \propto \pi^{1/t'}`. At ``temperature`` 1 it is the vanilla step :math:`\eta\,\pi\odot A`.
+    """
+    check_float("temperature", temperature, minimum=0.0, min_exclusive=True)
+    rewards = np.asarray(rewards, dtype=float)
+    sampling = softmax(logits, temperature)
+    centred = rewards - np.sum(sampling * rewards, axis=-1, keepdims=True)
+    return eta * sampling * centred

@@ -215,13 +215,31 @@ def simulate(config: BanditConfig, strategies: Sequence[str] = tuple(STRATEGIES)
 
 
 def entropy_summary(simulation: pd.DataFrame) -> pd.DataFrame:
-    """Per (strategy, prompts): entropy at the start, lowest, highest and at the end of :func:`simulate`."""
-    grouped = simulation.sort_values("step", kind="stable").groupby(["strategy", "prompts"], sort=False)[
-        "entropy"
-    ]
+    """Per (strategy, prompts): entropy at the start, lowest, highest and at the end of :func:`simulate`,
+    and the step at which it was highest (``highest_step``)."""
+    ordered = simulation.sort_values("step", kind="stable")
+    grouped = ordered.groupby(["strategy", "prompts"], sort=False)["entropy"]
     return pd.DataFrame(
-        {"start": grouped.first(), "lowest": grouped.min(), "highest": grouped.max(), "end": grouped.last()}
+        {
+            "start": grouped.first(),
+            "lowest": grouped.min(),
+            "highest": grouped.max(),
+            "highest_step": ordered.loc[grouped.idxmax(), ["strategy", "prompts", "step"]].set_index(
+                ["strategy", "prompts"]
+            )["step"],
+            "end": grouped.last(),
+        }
     )
+
+
+def accuracy_summary(simulation: pd.DataFrame) -> pd.DataFrame:
+    """Per (strategy, prompts): accuracy (mean probability of the correct arm) at the start and at the end
+    of :func:`simulate`, and the gain end - start."""
+    grouped = simulation.sort_values("step", kind="stable").groupby(["strategy", "prompts"], sort=False)[
+        "accuracy"
+    ]
+    start, end = grouped.first(), grouped.last()
+    return pd.DataFrame({"start": start, "end": end, "gain": end - start})
 
 
 def phase_effects(simulation: pd.DataFrame) -> pd.DataFrame:

@@ -25,6 +25,7 @@ import psutil
 import yaml
 
 from ..atomic import write_json_atomic
+from ..settings import BATCH_ENVIRONMENT
 from .cells import Cell, resumable
 from .grid import REPO_ROOT, kernel_name
 from .provenance import new_manifest, now_iso
@@ -55,6 +56,7 @@ def pin_kernels(kernel_names: set[str], folder: Path) -> Path:
 def child_environment(jupyter_path: Path, threads: int | None) -> dict[str, str]:
     env = dict(os.environ)
     env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(jupyter_path), env.get("JUPYTER_PATH")]))
+    env[BATCH_ENVIRONMENT] = "1"  # a run of the batch: no per-step progress bar (RunSettings.progress=None)
     if threads:
         env.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
     return env

@@ -9,7 +9,13 @@
   CPU, where everything is fp32 already - and optionally turns on gradient checkpointing) and a LoRA adapter.
   Only the adapter weights are trainable.
 * ``quantization="none"`` with ``lora``: plain LoRA on an fp32 (CPU) / bf16 (CUDA) base.
-* ``lora=None``: full fine-tuning, every weight trainable (only with ``quantization="none"``).
+* ``lora=None``: full fine-tuning, every weight trainable (only with ``quantization="none"``), in fp32 on
+  every device (a bf16 or fp16 ``dtype`` is refused: weights updated in place need an fp32 master copy).
+
+"bf16 on CUDA" means a GPU with native bf16 (Ampere and later); older GPUs get fp32. Trainable weights are
+kept fp32 (:func:`cast_trainable_to_fp32`, called by :func:`uec_repro.training.run_training` after TRL's
+QLoRA cast to bf16); with ``bf16=True`` HF / accelerate autocast runs the compute in bf16. The generation
+config stops at the tokenizer's eos and at the chat template's end of turn (:func:`stop_token_ids`).
 
 Every argument is checked by :func:`validate_policy_args` before anything is loaded or built; bad values raise
 :class:`~uec_repro.validation.ParameterError` naming the parameter, the value and what is allowed. A policy
@@ -27,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..offline import offline_mode
+from ..quiet import quiet_progress
 from ..validation import ParameterError, check_choice, check_float, check_int
 from ._errors import PolicyUnavailableError
 
@@ -37,8 +44,10 @@ __all__ = [
     "PolicyUnavailableError",
     "cast_trainable_to_fp32",
     "count_parameters",
+    "end_of_turn_token_id",
     "load_policy",
     "resolve_policy",
+    "stop_token_ids",
     "validate_policy_args",
 ]
 
@@ -53,6 +62,7 @@ POLICIES: dict[str, str] = {
 QUANTIZATIONS = ("none", "nf4")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("float32", "bfloat16", "float16")
+HALF_DTYPES = ("bfloat16", "float16")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # "org/name", as on the Hugging Face Hub
 
 
@@ -161,6 +171,14 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def _cuda_bf16_native() -> bool:
+    """Whether the current CUDA device computes bf16 natively (Ampere, compute capability 8.0, and later);
+    older GPUs only emulate it, slowly."""
+    import torch
+
+    return torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def validate_policy_args(
     name_or_path: str | os.PathLike = "toy",
     *,
@@ -185,9 +203,19 @@ def validate_policy_args(
             "device='cuda' is not allowed: CUDA is not available here; use device='cpu' or 'auto'"
         )
     resolved_device = device if device != "auto" else ("cuda" if _cuda_available() else "cpu")
-    dtype_name = _check_dtype(dtype) or ("bfloat16" if resolved_device == "cuda" else "float32")
     if lora is not None and not isinstance(lora, LoraSettings):
         raise ParameterError(f"lora={lora!r} must be a LoraSettings or None (full fine-tuning)")
+    dtype_name = _check_dtype(dtype)
+    if lora is None and dtype_name in HALF_DTYPES:
+        raise ParameterError(
+            f"dtype={dtype!r} is not allowed with lora=None (full fine-tuning): the optimizer would update "
+            f"{dtype_name} weights in place, without an fp32 master copy, and updates smaller than about "
+            "1/256 of a weight would round away; use dtype=None or 'float32' (fp32 weights, with the "
+            "trainer's bf16 autocast doing the compute on CUDA), or pass lora=LoraSettings(...)"
+        )
+    if dtype_name is None:  # bf16 only where the GPU has it natively, and never for weights trained in place
+        half = resolved_device == "cuda" and lora is not None and _cuda_bf16_native()
+        dtype_name = "bfloat16" if half else "float32"
     if lora is not None:
         lora.validate()  # fields may have been changed after creation
     for name, value in (
@@ -323,6 +351,7 @@ def load_policy(
     import torch
     from transformers import AutoConfig
 
+    quiet_progress()  # no "Loading weights" bar per load (uec_repro.quiet)
     source = resolve_policy(name_or_path)
     torch_dtype = getattr(torch, plan["dtype"])
     common: dict[str, Any] = {"trust_remote_code": trust_remote_code}
@@ -362,6 +391,8 @@ def load_policy(
     model.config.pad_token_id = tokenizer.pad_token_id
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
+        # TRL's rollouts stop at the generation config's eos ids: add the chat template's end of turn
+        model.generation_config.eos_token_id = stop_token_ids(tokenizer, model.generation_config.eos_token_id)
 
     checkpointing = {"gradient_checkpointing_kwargs": {"use_reentrant": False}}
     if lora is None:
@@ -417,6 +448,42 @@ def cast_trainable_to_fp32(model) -> int:
             param.data = param.data.to(torch.float32)
             cast += 1
     return cast
+
+
+def end_of_turn_token_id(tokenizer) -> int | None:
+    """The special token that ends an assistant turn in ``tokenizer``'s chat template (``<|im_end|>`` for
+    ChatML models such as Qwen and SmolLM2, ``<|eot_id|>`` for Llama 3), or None without a chat template (or
+    when the turn does not end with a special token)."""
+    tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    marker = "UECREPROENDOFTURNMARKER"
+    messages = [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": marker}]
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+    except Exception:  # a template that rejects this conversation: no end-of-turn token known
+        return None
+    if not isinstance(text, str) or marker not in text:
+        return None
+    special = set(tokenizer.all_special_ids) | {
+        index for index, token in tokenizer.added_tokens_decoder.items() if token.special
+    }
+    after = tokenizer(text.split(marker, 1)[1], add_special_tokens=False)["input_ids"]
+    return next((index for index in after if index in special), None)
+
+
+def stop_token_ids(tokenizer, eos_token_id: int | list[int] | None = None) -> list[int]:
+    """The token ids generation stops at: ``eos_token_id`` (e.g. the generation config's, an id or a list),
+    the tokenizer's eos and the chat template's end of turn (:func:`end_of_turn_token_id`), in that order,
+    without repeats. Chat models whose eos is not the end of turn (Qwen2.5-Math: ``<|endoftext|>``, while
+    the template ends a turn with ``<|im_end|>``) would otherwise write past their answer to the limit."""
+    text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
+    given = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
+    ids: list[int] = []
+    for index in (*given, text_tokenizer.eos_token_id, end_of_turn_token_id(text_tokenizer)):
+        if index is not None and index not in ids:
+            ids.append(int(index))
+    return ids
 
 
 def count_parameters(model) -> dict[str, int]:

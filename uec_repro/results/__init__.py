@@ -30,7 +30,7 @@ from .statistics import (
     variance_components,
     verdict,
 )
-from .summary import per_step_seconds, summary_table, write_summary
+from .summary import per_step_seconds, probe_change, summary_table, write_summary
 
 __all__ = [
     "LEGACY_COLUMNS",
@@ -48,6 +48,7 @@ __all__ = [
     "paired_per_prompt",
     "paper_reference",
     "per_step_seconds",
+    "probe_change",
     "run_tasks",
     "summary_table",
     "task_block",

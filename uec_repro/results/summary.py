@@ -88,6 +88,37 @@ def summary_table(runs: Runs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def probe_change(steps: pd.DataFrame, column: str = "probe/entropy") -> pd.DataFrame:
+    """Per variant, ``column`` at the first and at the last step each run logged it, as means over seeds.
+
+    ``steps``: :attr:`Runs.steps`, or any frame with ``variant``, ``step`` and ``column`` (without ``seed``:
+    one run per variant). One row per variant that logged ``column``, in the frame's order: ``seeds`` (runs),
+    ``first_step`` and ``last_step`` (the earliest and latest over its runs), ``start`` and ``end`` (means
+    over seeds) and ``change`` = end - start. For the probe, ``start`` is the initial policy's value (step 0).
+    No rows when ``steps`` lacks ``column``.
+    """
+    if column not in steps:
+        return pd.DataFrame(columns=["variant", "seeds", "first_step", "start", "last_step", "end", "change"])
+    order = list(dict.fromkeys(steps["variant"]))
+    logged = steps.dropna(subset=[column]).sort_values("step", kind="stable")
+    keys = ["variant", "seed"] if "seed" in logged else ["variant"]
+    per_run = logged.groupby(keys, sort=False).agg(
+        first_step=("step", "first"),
+        start=(column, "first"),
+        last_step=("step", "last"),
+        end=(column, "last"),
+    )
+    table = per_run.groupby("variant", sort=False).agg(
+        seeds=("start", "size"),
+        first_step=("first_step", "min"),
+        start=("start", "mean"),
+        last_step=("last_step", "max"),
+        end=("end", "mean"),
+    )
+    table["change"] = table["end"] - table["start"]
+    return table.reindex([v for v in order if v in table.index]).rename_axis("variant").reset_index()
+
+
 def _edge_mean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else math.nan
 

@@ -11,6 +11,7 @@ Every loader returns a ``datasets.Dataset`` whose rows follow :mod:`uec_repro.ta
 from __future__ import annotations
 
 import importlib
+import random
 from typing import Any
 
 from ..validation import ParameterError, check_choice, check_int
@@ -32,6 +33,7 @@ __all__ = [
     "TASKS",
     "BadExampleError",
     "build_prompt",
+    "epoch_order",
     "generate_rows",
     "load_task",
     "make_example",
@@ -65,6 +67,7 @@ def load_task(
     tokenizer: Any = None,
     data_path: str | None = None,
     cache_dir: str | None = None,
+    cycle: bool = False,
 ):
     """Load task ``name`` as a ``datasets.Dataset`` with TRL-ready prompts.
 
@@ -78,6 +81,11 @@ def load_task(
             otherwise.
         data_path: hub tasks only: a local copy (folder or parquet/json file) to read instead of the hub.
         cache_dir: hub tasks only: the ``datasets`` cache directory.
+        cycle: ``n`` may be more than the split has (a training run's ``steps x prompts_per_step``): the
+            rows go through the whole split epoch after epoch, each epoch in a fresh order seeded by ``seed``
+            and the epoch, so every row is used once per epoch (see :func:`epoch_order`). When the split
+            has ``n`` rows the result is the rows of ``cycle=False`` (the first epoch is the usual draw),
+            so a short run sees exactly what it saw before.
 
     Bad data never reaches a trainer: malformed hub rows (missing or empty problem or answer, a broken or
     missing image...) are skipped and counted in one :class:`~uec_repro.tasks.hub.MalformedRowsWarning`, a
@@ -94,7 +102,11 @@ def load_task(
             raise ParameterError(
                 f"data_path={data_path!r} applies to hub tasks {list(HUB_TASKS)} only, not {name!r}"
             )
-        rows = generate_rows(name, split, n, seed=seed, difficulties=difficulties)
+        family = importlib.import_module(BUILTIN_TASKS[name]) if cycle and n is not None else None
+        if family is not None:  # as many distinct problems as the split has, up to n
+            rows = family.generate(split=split, n=n, seed=seed, difficulties=difficulties, at_most=True)
+        else:
+            rows = generate_rows(name, split, n, seed=seed, difficulties=difficulties)
     else:
         if difficulties is not None:
             raise ParameterError(
@@ -102,7 +114,32 @@ def load_task(
             )
         from .hub import load_hub_rows
 
-        rows = load_hub_rows(name, split, n, seed=seed, data_path=data_path, cache_dir=cache_dir)
+        if cycle and n is not None:  # the whole split, in the order of load_hub_rows(n=len(split), seed)
+            rows = load_hub_rows(name, split, None, seed=seed, data_path=data_path, cache_dir=cache_dir)
+            random.Random(seed).shuffle(rows)
+        else:
+            rows = load_hub_rows(name, split, n, seed=seed, data_path=data_path, cache_dir=cache_dir)
     for row in rows:
         row["prompt"] = build_prompt(row["question"], tokenizer, image=row.get("image") is not None)
-    return datasets.Dataset.from_list(rows)
+    dataset = datasets.Dataset.from_list(rows)
+    if cycle and n is not None and n != len(dataset):  # an index mapping: no row is copied
+        dataset = dataset.select(epoch_order(len(dataset), n, seed=seed, key=f"{name}/{split}"))
+    return dataset
+
+
+def epoch_order(size: int, n: int, *, seed: int = 0, key: str = "") -> list[int]:
+    """``n`` indices into a split of ``size`` rows, epoch after epoch: the first epoch in the split's own
+    order (``0 .. size-1``), each later epoch ``e`` a fresh permutation drawn with
+    ``random.Random(f"{key}/{seed}/epoch{e}")``, so every row appears once per epoch, the order differs
+    between epochs and the whole sequence depends only on ``(key, seed, size, n)``."""
+    check_int("size", size, minimum=1)
+    check_int("n", n, minimum=1)
+    order: list[int] = []
+    epoch = 0
+    while len(order) < n:
+        indices = list(range(size))
+        if epoch:
+            random.Random(f"{key}/{seed}/epoch{epoch}").shuffle(indices)
+        order.extend(indices[: n - len(order)])
+        epoch += 1
+    return order

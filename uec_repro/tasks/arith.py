@@ -88,7 +88,16 @@ def make_problem(rng: random.Random, tier: int) -> Problem:
     )
 
 
-def generate(split: str, n: int, seed: int = 0, difficulties: list[int] | None = None) -> list[dict]:
+def generate(
+    split: str, n: int, seed: int = 0, difficulties: list[int] | None = None, at_most: bool = False
+) -> list[dict]:
     return generate_split(
-        "arith", make_problem, TIER_WEIGHTS, split=split, n=n, seed=seed, difficulties=difficulties
+        "arith",
+        make_problem,
+        TIER_WEIGHTS,
+        split=split,
+        n=n,
+        seed=seed,
+        difficulties=difficulties,
+        at_most=at_most,
     )

@@ -48,12 +48,14 @@ def generate_split(
     seed: int,
     difficulties: Sequence[int] | None = None,
     patience: int = 20_000,
+    at_most: bool = False,
 ) -> list[dict[str, Any]]:
     """Draw ``n`` distinct problems of ``split`` (schema rows, ``prompt`` = bare question).
 
     ``difficulties`` restricts the tiers (default: all, mixed by ``tier_weights``). Raises
     :class:`ParameterError` when the split cannot supply ``n`` distinct problems (``patience`` draws in
-    a row found no new one).
+    a row found no new one), unless ``at_most``: then the problems found so far (the whole split, but for
+    ones ``patience`` draws did not reach) are returned; the first rows are the same either way.
     """
     check_choice("split", split, SPLITS)
     check_int("n", n, minimum=1)
@@ -71,6 +73,8 @@ def generate_split(
     while len(rows) < n:
         misses += 1
         if misses > patience:
+            if at_most and rows:
+                break
             raise ParameterError(
                 f"n={n} is more than the {split!r} split of task {source!r} can supply for difficulties "
                 f"{tiers} (found {len(rows)} distinct problems); ask for fewer or allow more tiers"

@@ -96,7 +96,16 @@ def make_problem(rng: random.Random, tier: int) -> Problem:
     return kind(rng)
 
 
-def generate(split: str, n: int, seed: int = 0, difficulties: list[int] | None = None) -> list[dict]:
+def generate(
+    split: str, n: int, seed: int = 0, difficulties: list[int] | None = None, at_most: bool = False
+) -> list[dict]:
     return generate_split(
-        "geometry", make_problem, TIER_WEIGHTS, split=split, n=n, seed=seed, difficulties=difficulties
+        "geometry",
+        make_problem,
+        TIER_WEIGHTS,
+        split=split,
+        n=n,
+        seed=seed,
+        difficulties=difficulties,
+        at_most=at_most,
     )
