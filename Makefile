@@ -38,8 +38,8 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: install
-	$(BIN)/ruff check uec_repro tests benchmarks notebooks
-	$(BIN)/ruff format --check uec_repro tests benchmarks notebooks
+	$(BIN)/ruff check uec_repro tests benchmarks notebooks tools
+	$(BIN)/ruff format --check uec_repro tests benchmarks notebooks tools
 
 build-toy: install
 	$(BIN)/uec-repro build-toy

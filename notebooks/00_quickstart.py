@@ -142,8 +142,11 @@ for method, frame in frames.items():
     axes[0].plot(frame["step"], frame["reward"], marker=".", label=method)
     probed = frame.dropna(subset=["probe/entropy"])
     axes[1].plot(probed["step"], probed["probe/entropy"], marker=".", label=method)
-axes[2].bar(frames["uec_rl"]["step"], frames["uec_rl"]["uec/exploration_kept_positive"], label="kept (A > 0)")
-axes[2].bar(frames["uec_rl"]["step"], frames["uec_rl"]["uec/hard_prompts"], alpha=0.4, label="hard prompts")
+uec = frames["uec_rl"]  # side by side: hard prompts (prompts) and the exploration samples kept (samples)
+axes[2].bar(uec["step"] - 0.2, uec["uec/hard_prompts"], width=0.4, label="hard prompts")
+axes[2].bar(
+    uec["step"] + 0.2, uec["uec/exploration_kept_positive"], width=0.4, label="exploration kept (A > 0)"
+)
 for ax, title in zip(
     axes, ("training reward", "probe entropy (same prompts for both)", "UEC-RL exploration"), strict=True
 ):

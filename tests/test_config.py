@@ -103,6 +103,7 @@ def test_user_overrides_win_and_trl_options_still_work():
         ({"lr_scheduler_type": "cosine"}, "lr_scheduler_type='cosine'"),
         # refused before anything loads, not a crash mid-run (TRL's vLLM path ignores t' and G')
         ({"use_vllm": True}, "use_vllm=True is not supported"),
+        ({"exploration_max_rows": 0}, "exploration_max_rows=0"),
         ({"use_transformers_continuous_batching": True}, "use_transformers_continuous_batching=True"),
         ({"lr_scheduler_type": "constant_with_warmup"}, "lr_scheduler_type='constant_with_warmup'"),
     ],

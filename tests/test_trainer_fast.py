@@ -944,3 +944,18 @@ def test_exploration_rollouts_in_chunks_give_the_same_samples_with_at_most_max_r
     assert ids(chunked.kept) == ids(one.kept) and ids(chunked.update) == ids(one.update)
     assert chunked.metrics["uec/exploration_generated"] == 64
     assert chunked.metrics["uec/exploration_solved_prompts"] == 3
+
+
+def test_the_exploration_max_rows_setting_reaches_the_trainers_rollouts(tmp_path):
+    from stub_rollouts import ScriptedTrainer
+
+    class Recorded(ScriptedTrainer):
+        def rollouts(self, inputs, exploration=False, max_rows=None):
+            self.limits.append(max_rows)
+            return super().rollouts(inputs, exploration, max_rows)
+
+    script = Script({1: {p: "----" for p in "ABCD"}}, exploration={1: {p: "+" + "-" * 15 for p in "ABCD"}})
+    trainer = make_trainer(tmp_path, "uec_rl", script, trainer_class=Recorded, exploration_max_rows=64)
+    trainer.limits = []
+    run(trainer)
+    assert trainer.limits == [None, 64]  # the standard rollout as TRL makes it; exploration capped at 64 rows

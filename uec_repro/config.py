@@ -262,6 +262,14 @@ class UECConfig(GRPOConfig):
         default=0.2,
         metadata={"help": "Upper clip; the authors' code hard-codes 0.2 (its config's 0.3 is ignored)."},
     )
+    exploration_max_rows: int | None = field(
+        default=None,
+        metadata={
+            "help": "The most exploration rows (hard prompts x G') one process generates in one call; more "
+            "go in chunks of whole groups (memory: the KV cache grows with the rows). None: one call, as the "
+            "authors' code. Chunks draw other samples than one call (each consumes the random stream)."
+        },
+    )
     updates_per_batch: int = field(
         default=4,
         metadata={
@@ -418,6 +426,8 @@ class UECConfig(GRPOConfig):
         check_int("probe_samples", self.probe_samples, minimum=1)
         check_int("probe_seed", self.probe_seed, minimum=0)
         check_int("validation_every", self.validation_every, minimum=0)
+        if self.exploration_max_rows is not None:
+            check_int("exploration_max_rows", self.exploration_max_rows, minimum=1)
         for name, why in UNSUPPORTED_GENERATION.items():
             if getattr(self, name, False):
                 raise ParameterError(f"{name}=True is not supported by UECTrainer; allowed: False. {why}")

@@ -129,7 +129,7 @@ class UECTrainer(TRLHooks):
                     len(repeated) // self.num_processes
                 )  # this process's contiguous share, in process order
                 part = repeated[self.process_index * share : (self.process_index + 1) * share]
-                explored = self.rollouts(part, exploration=True)
+                explored = self.rollouts(part, exploration=True, max_rows=self.args.exploration_max_rows)
                 if not self._finite_rollouts("exploration ", explored):
                     explored = []
         self.record("uec/exploration_generated", float(len(explored)))
