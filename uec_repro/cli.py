@@ -7,7 +7,8 @@ runner's commands (:mod:`uec_repro.experiments.cli`, also ``python -m uec_repro.
 preset or a TOML grid, list the presets, show a grid's runs and their state.
 
 ``train`` is one run (:func:`uec_repro.training.run_training`) from TRL-style flags and recipes
-(:mod:`uec_repro.train_cli`): ``uec-repro train --config recipes/paper.yaml --method uec_rl --steps 150``.
+(:mod:`uec_repro.train_cli`): ``uec-repro train --config paper --method uec_rl --seed 3`` (``--config``: a
+preset or a YAML recipe).
 Under ``torchrun --standalone --nproc_per_node N -m uec_repro train ...`` (or, on N GPUs,
 ``accelerate launch --num_processes N -m uec_repro train ...``) it trains with N processes.
 """
