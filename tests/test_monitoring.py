@@ -90,7 +90,7 @@ def test_the_progress_bar_shows_reward_probe_entropy_and_hard_prompts():
     out = io.StringIO()
     bar = Progress(file=out, mininterval=0)
     state = SimpleNamespace(is_world_process_zero=True, max_steps=4, global_step=0)
-    bar.on_train_begin(None, state, None)
+    bar.on_step_begin(None, state, None)
     state.global_step = 1
     bar.on_step_end(None, state, None)
     bar.on_log(None, state, None, logs={"reward": 0.25, "uec/hard_prompts": 3.0, "uec/prompts": 8.0})
@@ -100,6 +100,22 @@ def test_the_progress_bar_shows_reward_probe_entropy_and_hard_prompts():
     bar.on_train_end(None, state, None)
     last = out.getvalue().split("\r")[-1]
     assert "2/4" in last and "reward=0.500, probe/entropy=1.235, hard_prompts=2" in last  # in this order
+
+
+def test_a_resumed_runs_bar_starts_at_its_checkpoints_step():
+    import io
+
+    from uec_repro.callbacks import Progress
+
+    bar = Progress(file=io.StringIO(), mininterval=0)
+    state = SimpleNamespace(is_world_process_zero=True, max_steps=4, global_step=0)
+    bar.on_train_begin(None, state, None)  # HF calls this before it loads the checkpoint's state
+    state.global_step = 2  # loaded: the run resumes after checkpoint-2
+    bar.on_step_begin(None, state, None)
+    assert (bar.bar.initial, bar.bar.n) == (2, 2)
+    state.global_step = 3
+    bar.on_step_end(None, state, None)
+    assert bar.bar.n == 3
 
 
 def test_tensorboard_gets_every_metric_group_and_the_bar_the_step_numbers(toy_policy_path, tmp_path, capfd):

@@ -187,8 +187,10 @@ class Progress(TrainerCallback):
         self.bar, self.shown, self.tqdm_args = None, 0, tqdm_args
         self.postfix: dict[str, str] = {}
 
-    def on_train_begin(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:  # a resumed run starts at its checkpoint's step
+    def on_step_begin(self, args, state, control, **kwargs):
+        # created at the first step, not in on_train_begin: HF loads a resumed run's state after that, and a
+        # resumed run's bar starts at its checkpoint's step
+        if self.bar is None and state.is_world_process_zero:
             self.bar = tqdm(
                 total=state.max_steps,
                 initial=state.global_step,

@@ -37,6 +37,7 @@ DERIVED_FIELDS = (
     "save_strategy",
     "save_steps",
     "disable_tqdm",
+    "keep_all_checkpoints",  # from RunSettings.keep_checkpoints
 )
 
 

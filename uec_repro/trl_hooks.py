@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -118,8 +118,6 @@ class TRLHooks(GRPOTrainer):
         processes as one call would share them, and the samples come back in the same order. None (the
         default), or rows that fit in one chunk: one TRL call, as before. Several chunks draw other samples
         than one call would (each call consumes the random stream on its own)."""
-        from contextlib import nullcontext
-
         with self._exploration_sampling() if exploration else nullcontext():
             if max_rows is None or len(inputs) <= max_rows:
                 output = super()._generate_and_score_completions(inputs)
